@@ -1,0 +1,259 @@
+//! Errors of the configuration loaders and text-format parsers.
+//!
+//! Every parser of outside input in this crate reports a [`ParseError`]: where (file, line and,
+//! for XML, column), what (the element or key) and why ([`ParseErrorKind`]). Its `Display` form is
+//! one line an operator can act on, for example:
+//!
+//! ```text
+//! services.xml:12:5: <real> attribute `wieght`: unknown attribute; allowed: name, addr, port, weight, ...
+//! ```
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// The crate's error at its public surface.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file (or string) could not be parsed or failed validation.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An operation could not be applied to a [`crate::model::Table`].
+    #[error(transparent)]
+    Apply(#[from] crate::model::ApplyError),
+}
+
+/// Where in a source a problem was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The file name as given to the loader (or a label such as `<string>`).
+    pub file: String,
+    /// 1-based line number; 0 when the problem concerns the whole file.
+    pub line: u32,
+    /// 1-based column, for formats where it is meaningful (XML).
+    pub column: Option<u32>,
+}
+
+impl Location {
+    /// A location at `line` (and optional `column`) of `file`.
+    pub fn new(file: impl Into<String>, line: u32, column: Option<u32>) -> Self {
+        Self {
+            file: file.into(),
+            line,
+            column,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A parse or validation error with its location and the item (element, attribute or key) concerned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ParseError {
+    /// Where the problem is.
+    pub location: Location,
+    /// The element, attribute or key concerned, as the operator wrote it (for example
+    /// `<real> attribute \`port\`` or `key \`keepalive-interval\``), if any.
+    pub item: Option<String>,
+    /// What is wrong.
+    pub kind: ParseErrorKind,
+}
+
+impl ParseError {
+    /// A new error.
+    pub fn new(location: Location, item: Option<String>, kind: ParseErrorKind) -> Self {
+        Self {
+            location,
+            item,
+            kind,
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.location)?;
+        if let Some(item) = &self.item {
+            write!(f, "{item}: ")?;
+        }
+        write!(f, "{}", self.kind)
+    }
+}
+
+/// What was wrong with the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseErrorKind {
+    /// The input is not well-formed in its syntax (broken XML, a line that fits no rule).
+    #[error("malformed input: {0}")]
+    Malformed(String),
+    /// An element or section name that is not allowed here.
+    #[error("unknown element `{name}`; allowed here: {}", allowed.join(", "))]
+    UnknownElement {
+        /// The name found.
+        name: String,
+        /// The names allowed at this place.
+        allowed: Vec<String>,
+    },
+    /// An attribute or key that is not known.
+    #[error("unknown {what} `{name}`{}; allowed: {}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default(), allowed.join(", "))]
+    UnknownAttribute {
+        /// "attribute" or "key".
+        what: &'static str,
+        /// The name found.
+        name: String,
+        /// The closest allowed name, when one is close.
+        suggestion: Option<String>,
+        /// Every allowed name.
+        allowed: Vec<String>,
+    },
+    /// A mandatory attribute or key is absent.
+    #[error("missing mandatory {what} `{name}`")]
+    Missing {
+        /// "attribute", "key" or "element".
+        what: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// The same attribute or key given twice where that is not allowed.
+    #[error("`{0}` is given twice")]
+    DuplicateAttribute(String),
+    /// A value that does not parse or is out of its domain.
+    #[error("invalid value `{value}`: {reason}")]
+    InvalidValue {
+        /// The value as written.
+        value: String,
+        /// Why it is rejected, including what is accepted.
+        reason: String,
+    },
+    /// A port outside 0..=65535 (or 1..=65535 where 0 is meaningless).
+    #[error("port `{0}` out of range (0..65535)")]
+    PortOutOfRange(String),
+    /// An address that does not parse, or is not usable (multicast, unspecified where forbidden).
+    #[error("invalid address `{value}`: {reason}")]
+    InvalidAddress {
+        /// The value as written.
+        value: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// A weight outside the accepted range.
+    #[error("weight `{value}` out of range ({min}..{max})")]
+    WeightOutOfRange {
+        /// The value as written.
+        value: String,
+        /// Smallest accepted.
+        min: i64,
+        /// Largest accepted.
+        max: i64,
+    },
+    /// An IPVS scheduler name that the kernel does not know.
+    #[error("unknown scheduler `{name}`; known: {}", known.join(", "))]
+    UnknownScheduler {
+        /// The name found.
+        name: String,
+        /// The known names.
+        known: Vec<String>,
+    },
+    /// A forwarding method that is not known.
+    #[error("unknown forwarding method `{name}`; known: {}", known.join(", "))]
+    UnknownForwarding {
+        /// The name found.
+        name: String,
+        /// The known names.
+        known: Vec<String>,
+    },
+    /// A second virtual or real with the same identity.
+    #[error("duplicate {what} {key} (first defined at line {first_line})")]
+    Duplicate {
+        /// "virtual", "real", "service", ...
+        what: &'static str,
+        /// The identity that collides, as text.
+        key: String,
+        /// The line of the first definition.
+        first_line: u32,
+    },
+    /// A structural rule of the format is broken (for example `<tester>` not first).
+    #[error("{0}")]
+    Structure(String),
+}
+
+/// The allowed name closest to `name` (edit distance at most 2, or a case-insensitive match),
+/// used to suggest a fix for a misspelled attribute or key.
+pub fn closest<'a>(name: &str, allowed: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut best: Option<(usize, &str)> = None;
+    for cand in allowed {
+        let d = if cand.eq_ignore_ascii_case(name) {
+            0
+        } else {
+            edit_distance(&name.to_ascii_lowercase(), &cand.to_ascii_lowercase())
+        };
+        if d <= 2 && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, cand));
+        }
+    }
+    best.map(|(_, s)| s.to_string())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names() {
+        let allowed = ["weight", "port", "addr", "name"];
+        assert_eq!(closest("wieght", allowed), Some("weight".into()));
+        assert_eq!(closest("WEIGHT", allowed), Some("weight".into()));
+        assert_eq!(closest("prot", allowed), Some("port".into()));
+        assert_eq!(closest("scheduler", allowed), None);
+    }
+
+    #[test]
+    fn display_names_file_line_column_item() {
+        let e = ParseError::new(
+            Location::new("a.xml", 3, Some(7)),
+            Some("<real> attribute `port`".into()),
+            ParseErrorKind::PortOutOfRange("70000".into()),
+        );
+        assert_eq!(
+            e.to_string(),
+            "a.xml:3:7: <real> attribute `port`: port `70000` out of range (0..65535)"
+        );
+    }
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace on a fresh Debian machine with the Rust toolchain: installs what
+# the tests need, checks formatting and lints, runs the unit, property, format, loader and CLI
+# tests, and builds every fuzz target (and runs each briefly as a smoke test).
+#
+# This is the README's "run every test" command; .ci/run calls it.
+#
+# Environment:
+#   FUZZ_SECONDS  seconds to run each fuzz target (default 10; 0 = build only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-10}
+log() { printf '\n=== %s ===\n' "$*"; }
+
+log "toolchain"
+cargo --version
+rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  log "installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
+
+log "format"
+cargo fmt --all -- --check
+
+log "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+log "tests"
+cargo test --workspace --locked
+
+log "lvs-core has no tokio"
+if cargo tree -p lvs-core -e normal --locked | grep -q tokio; then
+  echo "lvs-core depends on tokio" >&2
+  exit 1
+fi
+
+log "fuzz targets"
+( cd fuzz && cargo +nightly fuzz build -O )
+# Seeds for each target: the repository's own examples and fixtures of that format.
+seed_files() {
+  case "$1" in
+    xml_config) ls examples/surealived/*.xml examples/broken/*.xml 2>/dev/null ;;
+    surealived_cfg) ls examples/surealived/*.cfg 2>/dev/null ;;
+    feedbackd_config) ls examples/feedbackd/* examples/broken-feedbackd/*.conf 2>/dev/null ;;
+    ipvsfull) ls lvs-core/tests/fixtures/*ipvsfull* 2>/dev/null ;;
+    diff_file) ls lvs-core/tests/fixtures/*diff* 2>/dev/null ;;
+    dumps) ls lvs-core/tests/fixtures/*.dump 2>/dev/null ;;
+  esac
+}
+if [ "$FUZZ_SECONDS" -gt 0 ]; then
+  for target in $(cd fuzz && cargo +nightly fuzz list); do
+    echo "--- $target (${FUZZ_SECONDS}s)"
+    corpus="fuzz/corpus/$target"
+    mkdir -p "$corpus"
+    for f in $(seed_files "$target"); do cp "$f" "$corpus/seed-$(basename "$f")"; done
+    logf="target/fuzz-$target.log"
+    mkdir -p target
+    if ! (cd fuzz && cargo +nightly fuzz run -O "$target" "../$corpus" -- \
+        -max_total_time="$FUZZ_SECONDS" -print_final_stats=1) >"$logf" 2>&1; then
+      tail -n 60 "$logf" >&2
+      echo "fuzz target $target failed" >&2
+      exit 1
+    fi
+    grep -E 'stat::number_of_executed_units' "$logf" || true
+  done
+fi
+
+log "all tests passed"

@@ -1,1 +1,52 @@
-//! Placeholder
+//! The daemons of the LVS toolkit, as thin shells over the library crates.
+//!
+//! Each binary in `src/bin/` parses its flags with clap, sets up logging and calls one function of
+//! this crate. Today every daemon offers its configuration check (`-t`); the daemon modes come with
+//! later releases, and until then the binaries say so plainly and exit 2.
+
+#![forbid(unsafe_code)]
+
+pub mod feedbackd;
+pub mod ipvssync;
+pub mod surealived;
+
+use std::process::ExitCode;
+
+/// Exit status of a successful check.
+pub const EXIT_OK: u8 = 0;
+/// Exit status of a failed check (the error was printed).
+pub const EXIT_INVALID: u8 = 1;
+/// Exit status when a mode that this release does not have was asked for.
+pub const EXIT_UNSUPPORTED: u8 = 2;
+
+/// Sets up logging to stderr through `tracing`: `verbose` 0 = warnings, 1 = info, 2 = debug,
+/// 3 and more = trace. `RUST_LOG` overrides it.
+pub fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Prints the message that only `-t` is available, and returns [`EXIT_UNSUPPORTED`].
+pub fn only_check_available(program: &str) -> ExitCode {
+    eprintln!(
+        "{program}: only -t (check the configuration and exit) is available in this release; \
+         the {program} daemon comes with a later release"
+    );
+    ExitCode::from(EXIT_UNSUPPORTED)
+}
+
+/// Prints `program: error` and returns [`EXIT_INVALID`].
+pub fn fail(program: &str, error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("{program}: {error}");
+    ExitCode::from(EXIT_INVALID)
+}

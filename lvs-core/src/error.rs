@@ -215,9 +215,12 @@ pub fn closest<'a>(name: &str, allowed: impl IntoIterator<Item = &'a str>) -> Op
     best.map(|(_, s)| s.to_string())
 }
 
+/// Optimal string alignment distance: insertions, deletions, substitutions and transpositions of
+/// adjacent characters each cost 1 (so `smpt` is 1 from `smtp`).
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    let mut prev2: Vec<usize> = vec![0; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
     for i in 1..=a.len() {
@@ -225,7 +228,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
             cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                cur[j] = cur[j].min(prev2[j - 2] + 1);
+            }
         }
+        std::mem::swap(&mut prev2, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
     prev[b.len()]
@@ -242,6 +249,10 @@ mod tests {
         assert_eq!(closest("WEIGHT", allowed), Some("weight".into()));
         assert_eq!(closest("prot", allowed), Some("port".into()));
         assert_eq!(closest("scheduler", allowed), None);
+        // a transposition is one edit, and beats a two-edit candidate listed first
+        assert_eq!(closest("smpt", ["saft", "smtp"]), Some("smtp".into()));
+        assert_eq!(edit_distance("smpt", "smtp"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

@@ -1,0 +1,11 @@
+//! `surealived`: see [`lvs_cli::surealived`].
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = lvs_cli::surealived::Args::parse();
+    lvs_cli::init_logging(args.verbose);
+    lvs_cli::surealived::run(&args)
+}

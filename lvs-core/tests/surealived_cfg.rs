@@ -205,6 +205,9 @@ fn adjustments_of_the_original() {
     assert_eq!(c.loop_interval, Duration::from_millis(150));
     let c = cfg("startup_delay_ms 1\nloop_interval_ms 5\n");
     assert_eq!(c.loop_interval, Duration::from_millis(1));
+    // integer division, as the original (found by fuzzing: 5 / 2 gave 2.5 ms)
+    let c = cfg("startup_delay_ms 5\nloop_interval_ms 10\n");
+    assert_eq!(c.loop_interval, Duration::from_millis(2));
     let c = cfg("startup_delay_ms 300\nloop_interval_ms 300\n");
     assert_eq!(c.loop_interval, Duration::from_millis(300));
     // epoll_size raised to 256

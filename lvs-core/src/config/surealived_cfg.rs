@@ -625,7 +625,9 @@ impl RawMainCfg {
             }
         }
         if cfg.loop_interval > cfg.startup_delay {
-            cfg.loop_interval = (cfg.startup_delay / 2).max(Duration::from_millis(1));
+            // Whole milliseconds, as the original's integer division: 5 ms gives 2 ms, not 2.5.
+            let half_ms = (cfg.startup_delay.as_millis() / 2).max(1);
+            cfg.loop_interval = Duration::from_millis(u64::try_from(half_ms).unwrap_or(u64::MAX));
         }
         Ok(cfg)
     }

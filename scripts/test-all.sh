@@ -33,6 +33,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 log "tests"
 cargo test --workspace --locked
 
+log "library examples"
+cargo run -q --locked -p lvs-core --example wanted_table -- examples/surealived/demo.xml
+cargo run -q --locked -p lvs-core --example custom_tester
+
 log "lvs-core has no tokio"
 if cargo tree -p lvs-core -e normal --locked | grep -q tokio; then
   echo "lvs-core depends on tokio" >&2

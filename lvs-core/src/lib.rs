@@ -14,8 +14,8 @@
 //! * [`error`]: the located parse errors every loader returns.
 //!
 //! This crate opens no socket, reads no clock (time is an argument) and spawns nothing; the only
-//! file access is the explicit `load_file`/`write_atomic` helpers, which the pure `parse`
-//! functions do not need. `cargo tree -p lvs-core -e normal` shows no tokio.
+//! file access is [`fsutil`] and the `load`/`save` helpers built on it, which the pure `parse`
+//! and `write` functions do not need. `cargo tree -p lvs-core -e normal` shows no tokio.
 
 #![forbid(unsafe_code)]
 

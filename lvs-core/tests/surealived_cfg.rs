@@ -199,6 +199,19 @@ fn unknown_keys_and_keys_without_value_are_warnings() {
 }
 
 #[test]
+fn all_stands_alone_in_modules() {
+    for v in ["all,", "http,all", ",all"] {
+        let e = parse_main_cfg(&format!("modules {v}\n"), "m.cfg").expect_err(v);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "m.cfg:1: key `modules`: invalid value `{v}`: `all` stands alone; give `all` or a list of module names"
+            )
+        );
+    }
+}
+
+#[test]
 fn adjustments_of_the_original() {
     // loop_interval_ms larger than startup_delay_ms → startup_delay_ms / 2
     let c = cfg("startup_delay_ms 300\nloop_interval_ms 500\n");

@@ -563,6 +563,15 @@ impl RawMainCfg {
                                 "expected `all` or a comma-separated list of module names",
                             ));
                         }
+                        // `all,` or `http,all`: the original would look for a module `mod_all.so`;
+                        // we say what is meant instead (found by fuzzing the round trip).
+                        if list.iter().any(|m| m == "all") {
+                            return Err(val.invalid(
+                                e,
+                                v,
+                                "`all` stands alone; give `all` or a list of module names",
+                            ));
+                        }
                         Modules::List(list)
                     }
                 }

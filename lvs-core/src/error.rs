@@ -205,6 +205,9 @@ pub fn closest<'a>(name: &str, allowed: impl IntoIterator<Item = &'a str>) -> Op
     for cand in allowed {
         let d = if cand.eq_ignore_ascii_case(name) {
             0
+        } else if name.chars().count().abs_diff(cand.chars().count()) > 2 {
+            // More than two edits apart by length alone: no need for the full distance.
+            continue;
         } else {
             edit_distance(&name.to_ascii_lowercase(), &cand.to_ascii_lowercase())
         };

@@ -201,44 +201,61 @@ pub enum ParseErrorKind {
 /// The allowed name closest to `name` (edit distance at most 2, or a case-insensitive match),
 /// used to suggest a fix for a misspelled attribute or key.
 pub fn closest<'a>(name: &str, allowed: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    const MAX: usize = 2;
+    let name: Vec<char> = name.chars().map(|c| c.to_ascii_lowercase()).collect();
     let mut best: Option<(usize, &str)> = None;
+    let mut cand_buf: Vec<char> = Vec::new();
     for cand in allowed {
-        let d = if cand.eq_ignore_ascii_case(name) {
-            0
-        } else if name.chars().count().abs_diff(cand.chars().count()) > 2 {
-            // More than two edits apart by length alone: no need for the full distance.
-            continue;
-        } else {
-            edit_distance(&name.to_ascii_lowercase(), &cand.to_ascii_lowercase())
-        };
-        if d <= 2 && best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, cand));
+        cand_buf.clear();
+        cand_buf.extend(cand.chars().map(|c| c.to_ascii_lowercase()));
+        let limit = best.map_or(MAX, |(bd, _)| bd.saturating_sub(1));
+        if let Some(d) = bounded_distance(&name, &cand_buf, limit) {
+            if best.is_none_or(|(bd, _)| d < bd) {
+                best = Some((d, cand));
+                if d == 0 {
+                    break;
+                }
+            }
         }
     }
     best.map(|(_, s)| s.to_string())
 }
 
-/// Optimal string alignment distance: insertions, deletions, substitutions and transpositions of
-/// adjacent characters each cost 1 (so `smpt` is 1 from `smtp`).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
+/// Optimal string alignment distance (insertions, deletions, substitutions and transpositions of
+/// adjacent characters each cost 1, so `smpt` is 1 from `smtp`), or `None` when it exceeds `max`.
+/// Stops as soon as a whole row is above `max`, so far-apart names cost little.
+fn bounded_distance(a: &[char], b: &[char], max: usize) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > max {
+        return None;
+    }
     let mut prev2: Vec<usize> = vec![0; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
     for i in 1..=a.len() {
         cur[0] = i;
+        let mut row_min = cur[0];
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
             cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 cur[j] = cur[j].min(prev2[j - 2] + 1);
             }
+            row_min = row_min.min(cur[j]);
+        }
+        if row_min > max {
+            return None;
         }
         std::mem::swap(&mut prev2, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
-    prev[b.len()]
+    Some(prev[b.len()]).filter(|&d| d <= max)
+}
+
+#[cfg(test)]
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    bounded_distance(&a, &b, usize::MAX).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]

@@ -13,6 +13,16 @@ cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 log() { printf '\n=== %s ===\n' "$*"; }
 
+log "system packages"
+# The binaries resolve port names through /etc/services (Debian's netbase), as operators' machines do.
+if [ ! -f /etc/services ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq netbase
+  else
+    echo "warning: /etc/services is missing; the built-in port table is used" >&2
+  fi
+fi
+
 log "toolchain"
 cargo --version
 rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal

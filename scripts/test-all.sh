@@ -60,7 +60,7 @@ seed_files() {
   case "$1" in
     xml_config) ls examples/surealived/*.xml examples/broken/*.xml 2>/dev/null ;;
     surealived_cfg) ls examples/surealived/*.cfg 2>/dev/null ;;
-    feedbackd_config) ls examples/feedbackd/* examples/broken-feedbackd/*.conf 2>/dev/null ;;
+    feedbackd_config) ls examples/feedbackd/* examples/broken-feedbackd/*.conf /etc/services 2>/dev/null ;;
     ipvsfull) ls lvs-core/tests/fixtures/*ipvsfull* 2>/dev/null ;;
     diff_file) ls lvs-core/tests/fixtures/*diff* 2>/dev/null ;;
     dumps) ls lvs-core/tests/fixtures/*.dump 2>/dev/null ;;

@@ -2,10 +2,26 @@
 //!
 //! Every parser of outside input in this crate reports a [`ParseError`]: where (file, line and,
 //! for XML, column), what (the element or key) and why ([`ParseErrorKind`]). Its `Display` form is
-//! one line an operator can act on, for example:
+//! one line an operator can act on, `file:line[:column]: [item: ]message`, for example:
 //!
-//! ```text
-//! services.xml:12:5: <real> attribute `wieght`: unknown attribute; allowed: name, addr, port, weight, ...
+//! ```
+//! use lvs_core::{Location, ParseError, ParseErrorKind};
+//!
+//! let e = ParseError::new(
+//!     Location::new("services.xml", 12, Some(5)),
+//!     Some("<real>".into()),
+//!     ParseErrorKind::UnknownAttribute {
+//!         what: "attribute",
+//!         name: "wieght".into(),
+//!         suggestion: Some("weight".into()),
+//!         allowed: vec!["name".into(), "addr".into(), "port".into(), "weight".into()],
+//!     },
+//! );
+//! assert_eq!(
+//!     e.to_string(),
+//!     "services.xml:12:5: <real>: unknown attribute `wieght` (did you mean `weight`?); \
+//!      allowed: name, addr, port, weight"
+//! );
 //! ```
 
 use std::fmt;
@@ -196,6 +212,26 @@ pub enum ParseErrorKind {
     /// A structural rule of the format is broken (for example `<tester>` not first).
     #[error("{0}")]
     Structure(String),
+    /// Bytes that are not valid text in the file's character encoding: UTF-8, unless an XML
+    /// declaration or byte order mark names another (see [`crate::fsutil::read_text`] and
+    /// [`crate::fsutil::read_xml_text`]). Displayed as, for example,
+    /// `not valid UTF-8 (byte 0xB3); bytes that are not UTF-8 ... are accepted only in a comment ...`.
+    #[error("not valid {encoding} ({}){}", hex_bytes(bytes), hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
+    InvalidEncoding {
+        /// The encoding the file was read in (`UTF-8`, `ISO-8859-2`, `Shift_JIS`, ...).
+        encoding: String,
+        /// The offending byte sequence (at most its first 4 bytes).
+        bytes: Vec<u8>,
+        /// What the operator can do about it, if there is advice.
+        hint: Option<String>,
+    },
+}
+
+/// `byte 0xB3`, `bytes 0xC3 0x28`.
+fn hex_bytes(bytes: &[u8]) -> String {
+    let hex: Vec<String> = bytes.iter().map(|b| format!("0x{b:02X}")).collect();
+    let s = if bytes.len() == 1 { "" } else { "s" };
+    format!("byte{s} {}", hex.join(" "))
 }
 
 /// The allowed name closest to `name` (edit distance at most 2, or a case-insensitive match),
@@ -273,6 +309,36 @@ mod tests {
         assert_eq!(closest("smpt", ["saft", "smtp"]), Some("smtp".into()));
         assert_eq!(edit_distance("smpt", "smtp"), 1);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn display_of_invalid_encoding() {
+        let e = ParseError::new(
+            Location::new("m.conf", 3, Some(9)),
+            None,
+            ParseErrorKind::InvalidEncoding {
+                encoding: "UTF-8".into(),
+                bytes: vec![0xb3],
+                hint: Some("use UTF-8".into()),
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "m.conf:3:9: not valid UTF-8 (byte 0xB3); use UTF-8"
+        );
+        let e = ParseError::new(
+            Location::new("s.xml", 1, Some(2)),
+            None,
+            ParseErrorKind::InvalidEncoding {
+                encoding: "Shift_JIS".into(),
+                bytes: vec![0x81, 0x20],
+                hint: None,
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "s.xml:1:2: not valid Shift_JIS (bytes 0x81 0x20)"
+        );
     }
 
     #[test]

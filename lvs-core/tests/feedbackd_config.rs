@@ -11,6 +11,7 @@ use lvs_core::config::feedbackd::{
     parse_master_config, AgentConfig, Cidr, Director, LogLevel, MasterConfig, Monitor,
     MonitorRegistry, MonitorSpec, RawConfigFile, ServicesDb, AGENT_KEYS, MASTER_KEYS,
 };
+use lvs_core::fsutil;
 use lvs_core::model::{Forwarding, Netmask, Protocol, Scheduler, ServiceKey, Tunnel};
 use proptest::prelude::*;
 
@@ -784,6 +785,213 @@ fn load_functions_read_files_and_name_them() {
     assert!(e.to_string().contains("nope.conf"), "{e}");
 }
 
+#[test]
+fn ambiguous_virtual_services_are_refused_naming_both_lines() {
+    let vs = |name: &str, addr: &str, proto: &str, port: &str| {
+        format!(
+            "[virtual-service]\nname = {name}\naddress = {addr}\nprotocol = {proto}\nport = {port}\npersistent = 60\n"
+        )
+    };
+    let advice = "an agent announces only a protocol and a port, so its real server could join \
+                  either; give each tcp virtual service its own port";
+    for (text, msg) in [
+        // Two addresses, one port: an agent announcing tcp/80 fits both.
+        (
+            format!("{}{}", vs("a", "192.0.2.1", "tcp", "80"), vs("b", "192.0.2.2", "tcp", "http")),
+            format!("m.conf:7: [virtual-service] `b`: ambiguous with [virtual-service] `a` (line 1): both take tcp port 80; {advice}"),
+        ),
+        (
+            format!("{}{}", vs("a", "192.0.2.1", "tcp", "80"), vs("b", "2001:db8::1", "TCP", "80")),
+            format!("m.conf:7: [virtual-service] `b`: ambiguous with [virtual-service] `a` (line 1): both take tcp port 80; {advice}"),
+        ),
+        // Port 0 takes every port, before or after the other.
+        (
+            format!("{}{}", vs("all", "192.0.2.1", "tcp", "0"), vs("www", "192.0.2.2", "tcp", "80")),
+            format!("m.conf:7: [virtual-service] `www`: ambiguous with [virtual-service] `all` (line 1): `all` takes every tcp port (port 0), including tcp port 80; {advice}"),
+        ),
+        (
+            format!("{}\n{}", vs("www", "192.0.2.2", "tcp", "80"), vs("all", "192.0.2.2", "tcp", "0")),
+            format!("m.conf:8: [virtual-service] `all`: ambiguous with [virtual-service] `www` (line 1): `all` takes every tcp port (port 0), including tcp port 80; {advice}"),
+        ),
+        (
+            format!("{}{}", vs("x", "192.0.2.1", "tcp", "0"), vs("y", "192.0.2.2", "tcp", "0")),
+            format!("m.conf:7: [virtual-service] `y`: ambiguous with [virtual-service] `x` (line 1): both take every tcp port (port 0); {advice}"),
+        ),
+        // The first ambiguous pair is reported; a true duplicate is still a duplicate.
+        (
+            format!("{}{}{}", vs("a", "192.0.2.1", "udp", "53"), vs("b", "192.0.2.1", "tcp", "80"), vs("c", "192.0.2.3", "tcp", "80")),
+            format!("m.conf:13: [virtual-service] `c`: ambiguous with [virtual-service] `b` (line 7): both take tcp port 80; {advice}"),
+        ),
+        (
+            format!("{}{}", vs("a", "192.0.2.1", "tcp", "80"), vs("b", "192.0.2.1", "tcp", "80")),
+            "m.conf:7: [virtual-service] `b`: duplicate virtual service tcp 192.0.2.1:80 (first defined at line 1)".to_string(),
+        ),
+    ] {
+        assert_eq!(master(&text).err(), Some(msg), "{text}");
+    }
+    // Different protocols or different ports do not compete; each real has one match.
+    let cfg = master(&format!(
+        "{}{}{}{}",
+        vs("w", "192.0.2.1", "tcp", "80"),
+        vs("s", "192.0.2.1", "tcp", "443"),
+        vs("d", "192.0.2.1", "udp", "80"),
+        vs("any", "192.0.2.1", "sctp", "0"),
+    ))
+    .expect("unambiguous");
+    for (proto, port, name) in [
+        (Protocol::Tcp, 80, Some("w")),
+        (Protocol::Tcp, 443, Some("s")),
+        (Protocol::Udp, 80, Some("d")),
+        (Protocol::Sctp, 80, Some("any")),
+        (Protocol::Udp, 443, None),
+    ] {
+        assert_eq!(
+            cfg.virtual_service_for(proto, port)
+                .map(|v| v.name.as_str()),
+            name
+        );
+    }
+}
+
+#[test]
+fn ipv4_mapped_allow_networks_match_ipv4_agents() {
+    let cfg = master("allow = ::ffff:10.0.0.0/104\nallow = ::ffff:192.0.2.7\n").expect("loads");
+    assert_eq!(
+        cfg.allow,
+        vec![
+            "10.0.0.0/8".parse::<Cidr>().expect("cidr"),
+            "192.0.2.7/32".parse::<Cidr>().expect("cidr")
+        ]
+    );
+    for (peer, allowed) in [
+        ("10.1.2.3", true),
+        ("::ffff:10.1.2.3", true),
+        ("192.0.2.7", true),
+        ("::ffff:192.0.2.7", true),
+        ("11.0.0.1", false),
+        ("::ffff:11.0.0.1", false),
+        ("192.0.2.8", false),
+        ("2001:db8::1", false),
+    ] {
+        assert_eq!(cfg.allows(ip(peer)), allowed, "{peer}");
+    }
+}
+
+/// "Usługi" and "sieć agentów" in ISO-8859-2: not UTF-8.
+const USLUGI: &[u8] = b"Us\xb3ugi";
+const SIEC: &[u8] = b"sie\xe6 agent\xf3w";
+
+#[test]
+fn latin2_comments_load_and_other_latin2_bytes_are_located() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = dir.path().join("feedbackd-master.conf");
+    let master_bytes = [
+        b"# ".as_slice(),
+        USLUGI,
+        b"\n  # ",
+        SIEC,
+        b"\nallow = 192.0.2.0/24   # ",
+        SIEC,
+        b"\n[virtual-service]\t# ",
+        USLUGI,
+        b"\nname = www\naddress = 192.0.2.1\nprotocol = tcp\nport = 80\n",
+    ]
+    .concat();
+    std::fs::write(&m, &master_bytes).expect("write");
+    let cfg = load_master_config(&m).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.allow.len(), 1);
+    assert_eq!(cfg.virtual_services[0].name, "www");
+
+    let a = dir.path().join("feedbackd-agent.conf");
+    let agent_bytes = [
+        b"director = 192.0.2.1 # ".as_slice(),
+        SIEC,
+        b"\n[service]\nname = www\nprotocol = tcp\nport = 80\nforwarding = DR\n",
+        b"monitor = exec\ncommand = /usr/bin/check --quiet\t# ",
+        USLUGI,
+        b"\n",
+    ]
+    .concat();
+    std::fs::write(&a, &agent_bytes).expect("write");
+    let cfg = load_agent_config_with(&a, &db(), &MonitorRegistry::builtin())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        cfg.services[0].monitor,
+        Monitor::Exec {
+            command: "/usr/bin/check --quiet".into()
+        }
+    );
+
+    let hint = "bytes that are not UTF-8 (such as ISO-8859-2 text) are accepted only in a \
+                comment: a line starting with `#`, or the end of a line after ` #`";
+    for (bytes, at, byte) in [
+        // in a value
+        (
+            [
+                b"allow = 192.0.2.0/24\nlogfile = /var/log/".as_slice(),
+                USLUGI,
+                b".log\n",
+            ]
+            .concat(),
+            "2:22",
+            "0xB3",
+        ),
+        // a `#` inside a word does not start a comment
+        (
+            [b"secret = abc#".as_slice(), SIEC, b"\n"].concat(),
+            "1:17",
+            "0xE6",
+        ),
+        // in a section name
+        ([b"[".as_slice(), USLUGI, b"]\n"].concat(), "1:4", "0xB3"),
+    ] {
+        std::fs::write(&m, &bytes).expect("write");
+        let e = load_master_config(&m).expect_err("not a comment");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:{at}: not valid UTF-8 (byte {byte}); {hint}",
+                m.display()
+            )
+        );
+    }
+}
+
+#[test]
+fn services_db_accepts_latin2_comments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("services");
+    let text = [
+        b"# ".as_slice(),
+        USLUGI,
+        b"\nhttp 80/tcp www # ",
+        SIEC,
+        b"\ngopher\t70/tcp#",
+        USLUGI,
+        b"\n",
+    ]
+    .concat();
+    std::fs::write(&p, &text).expect("write");
+    let db = ServicesDb::load(&p).unwrap_or_else(|e| panic!("{e}"));
+    let cfg = parse_agent_config(
+        "director = 192.0.2.1\n[service]\nname = w\nprotocol = tcp\nport = gopher\nforwarding = DR\nmonitor = cpuload\n",
+        "a.conf",
+        &db,
+        &MonitorRegistry::builtin(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.services[0].port, 70);
+    std::fs::write(&p, [b"http 80/tcp ".as_slice(), USLUGI, b"\n"].concat()).expect("write");
+    let e = ServicesDb::load(&p).expect_err("an alias that is not UTF-8");
+    assert!(
+        e.to_string().starts_with(&format!(
+            "{}:1:15: not valid UTF-8 (byte 0xB3)",
+            p.display()
+        )),
+        "{e}"
+    );
+}
+
 fn example(path: &str) -> PathBuf {
     Path::new(EXAMPLES).join(path)
 }
@@ -862,9 +1070,11 @@ fn broken_files() -> Vec<String> {
 }
 
 fn load_broken(file: &str, kind: &str) -> Result<(), lvs_core::ParseError> {
-    let text = std::fs::read_to_string(example(&format!("broken-feedbackd/{file}")))
+    let bytes = std::fs::read(example(&format!("broken-feedbackd/{file}")))
         .unwrap_or_else(|e| panic!("{file}: {e}"));
     let label = format!("examples/broken-feedbackd/{file}");
+    // As the loaders read (some examples are not UTF-8).
+    let text = fsutil::decode_text(bytes, &label, fsutil::CommentRule::AfterBlank)?;
     match kind {
         "master" => parse_master_config(&text, &label, &db()).map(|_| ()),
         "agent" => {
@@ -925,6 +1135,7 @@ fn broken_examples_cover_every_error_kind_a_feedbackd_file_can_have() {
         "UnknownForwarding",
         "Duplicate",
         "Structure",
+        "InvalidEncoding",
     ] {
         assert!(kinds.contains(k), "no broken example gives {k}: {kinds:?}");
     }

@@ -9,6 +9,10 @@ use std::str::FromStr;
 /// Parsing accepts `address/prefix` and a bare address (a single host, `/32` or `/128`). Host
 /// bits set in the address are cleared (`10.1.2.3/8` is `10.0.0.0/8`), the usual reading of
 /// such a line; [`Cidr::had_host_bits`] tells whether the text had them.
+///
+/// An IPv4-mapped IPv6 network with a prefix of 96 or more (`::ffff:10.0.0.0/104`) is the IPv4
+/// network it carries (`10.0.0.0/8`): peers are matched as IPv4 addresses (see
+/// [`Cidr::contains`]), so the mapped form would otherwise never match anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cidr {
     network: IpAddr,
@@ -17,8 +21,14 @@ pub struct Cidr {
 
 impl Cidr {
     /// The network of `addr` with `prefix` bits (at most 32 for IPv4, 128 for IPv6); host bits
-    /// are cleared.
+    /// are cleared. An IPv4-mapped IPv6 address with a prefix of at least 96 gives the IPv4
+    /// network (`::ffff:10.0.0.0/104` is `10.0.0.0/8`).
     pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, String> {
+        if let IpAddr::V6(a) = addr {
+            if let (Some(v4), 96..=128) = (a.to_ipv4_mapped(), prefix) {
+                return Self::new(IpAddr::V4(v4), prefix - 96);
+            }
+        }
         let network = match addr {
             IpAddr::V4(a) => {
                 if prefix > 32 {
@@ -65,7 +75,11 @@ impl Cidr {
     pub fn had_host_bits(text: &str) -> bool {
         let addr = text.split('/').next().unwrap_or("");
         match (addr.parse::<IpAddr>(), text.parse::<Cidr>()) {
-            (Ok(a), Ok(c)) => a != c.network,
+            // The address as a host network, so that a mapped address compares as IPv4.
+            (Ok(a), Ok(c)) => {
+                let host = if a.is_ipv4() { 32 } else { 128 };
+                Self::new(a, host).is_ok_and(|h| h.network != c.network)
+            }
             _ => false,
         }
     }
@@ -167,5 +181,29 @@ mod tests {
         assert!(!c("2001:db8::/32").contains(ip("2001:db9::1")));
         assert!(c("198.51.100.7").contains(ip("198.51.100.7")));
         assert!(!c("198.51.100.7").contains(ip("198.51.100.8")));
+    }
+
+    #[test]
+    fn ipv4_mapped_networks_are_ipv4_networks() {
+        let net = c("::ffff:10.0.0.0/104");
+        assert_eq!(net, c("10.0.0.0/8"));
+        assert_eq!(net.to_string(), "10.0.0.0/8");
+        assert!(net.contains(ip("10.1.2.3")));
+        assert!(net.contains(ip("::ffff:10.1.2.3")));
+        assert!(!net.contains(ip("11.0.0.1")));
+        assert!(!net.contains(ip("::ffff:11.0.0.1")));
+        // A bare mapped address is one IPv4 host; /96 is every IPv4 address.
+        assert_eq!(c("::ffff:192.0.2.7").to_string(), "192.0.2.7/32");
+        assert!(c("::ffff:192.0.2.7").contains(ip("::ffff:192.0.2.7")));
+        assert_eq!(c("::ffff:0.0.0.0/96").to_string(), "0.0.0.0/0");
+        assert!(c("::ffff:0:0/96").contains(ip("203.0.113.5")));
+        // Host bits in the mapped form are cleared and reported as for IPv4.
+        assert_eq!(c("::ffff:10.1.2.3/104").to_string(), "10.0.0.0/8");
+        assert!(Cidr::had_host_bits("::ffff:10.1.2.3/104"));
+        assert!(!Cidr::had_host_bits("::ffff:10.0.0.0/104"));
+        assert!(!Cidr::had_host_bits("::ffff:10.0.0.1"));
+        // Shorter prefixes are IPv6 networks, matching IPv6 peers only, as `::/0`.
+        assert_eq!(c("::ffff:0:0/95").to_string(), "::fffe:0:0/95");
+        assert!(!c("::/0").contains(ip("::ffff:10.0.0.1")));
     }
 }

@@ -265,6 +265,13 @@ impl MasterConfig {
                     first_line,
                 }));
             }
+            if let Some(why) = cfg
+                .virtual_services
+                .iter()
+                .find_map(|first| ambiguity(first, &vs))
+            {
+                return Err(f.block_error(ParseErrorKind::Structure(why)));
+            }
             cfg.virtual_services.push(vs);
         }
         Ok(cfg)
@@ -294,12 +301,43 @@ impl MasterConfig {
         ))
     }
 
-    /// The virtual service matching an agent's announced protocol and port, if any.
+    /// The virtual service matching an agent's announced protocol and port, if any: the one
+    /// with that protocol and either that port or port 0 (every port). There is at most one:
+    /// [`MasterConfig::from_raw`] rejects two sections that could both claim a real server.
     pub fn virtual_service_for(&self, protocol: Protocol, port: u16) -> Option<&VirtualService> {
         self.virtual_services
             .iter()
             .find(|v| v.protocol == protocol && (v.port == port || v.port == 0))
     }
+}
+
+/// Why `second` could claim the same real servers as `first` (an agent announces only a
+/// protocol and a port, see [`MasterConfig::virtual_service_for`]), or `None` when it cannot.
+fn ambiguity(first: &VirtualService, second: &VirtualService) -> Option<String> {
+    let proto = first.protocol;
+    if proto != second.protocol
+        || (first.port != second.port && first.port != 0 && second.port != 0)
+    {
+        return None;
+    }
+    let why = match (first.port, second.port) {
+        (0, 0) => format!("both take every {proto} port (port 0)"),
+        (0, p) | (p, 0) => {
+            let wild = if first.port == 0 { first } else { second };
+            format!(
+                "`{}` takes every {proto} port (port 0), including {proto} port {p}",
+                quote(&wild.name)
+            )
+        }
+        (p, _) => format!("both take {proto} port {p}"),
+    };
+    Some(format!(
+        "ambiguous with [virtual-service] `{}` (line {}): {why}; an agent announces only a \
+         protocol and a port, so its real server could join either; give each {proto} virtual \
+         service its own port",
+        quote(&first.name),
+        first.line
+    ))
 }
 
 fn listen_address(v: &str) -> Result<IpAddr, ParseErrorKind> {

@@ -79,7 +79,7 @@ pub fn parse_agent_config(
 
 /// Reads and validates a master file, resolving port names with [`ServicesDb::system`].
 pub fn load_master_config(path: &Path) -> Result<MasterConfig, Error> {
-    let text = crate::fsutil::read_to_string(path)?;
+    let text = crate::fsutil::read_text(path, crate::fsutil::CommentRule::AfterBlank)?;
     Ok(parse_master_config(
         &text,
         &path.display().to_string(),
@@ -98,7 +98,7 @@ pub fn load_agent_config_with(
     services: &ServicesDb,
     monitors: &MonitorRegistry,
 ) -> Result<AgentConfig, Error> {
-    let text = crate::fsutil::read_to_string(path)?;
+    let text = crate::fsutil::read_text(path, crate::fsutil::CommentRule::AfterBlank)?;
     Ok(parse_agent_config(
         &text,
         &path.display().to_string(),

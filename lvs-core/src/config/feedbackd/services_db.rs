@@ -85,7 +85,8 @@ impl ServicesDb {
 
     /// Reads and parses the file at `path`.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        crate::fsutil::read_to_string(path).map(|t| Self::parse(&t))
+        crate::fsutil::read_text(path, crate::fsutil::CommentRule::Anywhere)
+            .map(|t| Self::parse(&t))
     }
 
     /// `/etc/services` when it can be read, otherwise [`ServicesDb::builtin`].

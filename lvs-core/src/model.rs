@@ -436,25 +436,86 @@ impl fmt::Display for DestKey {
 }
 
 /// A destination (real server) of a virtual service.
+///
+/// What the kernel accepts is checked by [`Destination::validate_for`] (and by [`Table::apply`]
+/// and [`Table::insert_destination`], which refuse an invalid destination):
+///
+/// * `weight` at most [`Destination::MAX_WEIGHT`] (the kernel's `int`; more is `ERANGE`);
+/// * `lower_threshold` not above `upper_threshold` (`ERANGE`); an upper threshold of 0 means "no
+///   limit" to the scheduler but is **no exception** to this rule, so a lower threshold needs an
+///   upper one;
+/// * a unicast address: not unspecified, multicast or the IPv4 broadcast address (`EINVAL`);
+/// * the service's address family, unless the forwarding is a tunnel (`EINVAL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Destination {
     /// Real server address.
     pub addr: IpAddr,
     /// Real server port.
     pub port: u16,
-    /// Weight, 0..=65535 (0 = no new connections).
+    /// Weight, 0..=[`Destination::MAX_WEIGHT`] (2147483647; 0 = no new connections).
     pub weight: u32,
     /// Upper connection threshold, 0 = none.
     pub upper_threshold: u32,
-    /// Lower connection threshold, 0 = none.
+    /// Lower connection threshold, 0 = none; never above `upper_threshold`, even when that is 0.
     pub lower_threshold: u32,
     /// Forwarding method.
     pub forwarding: Forwarding,
 }
 
+/// Why the kernel would refuse a [`Destination`] (see [`Destination::validate_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DestinationError {
+    /// The weight is above [`Destination::MAX_WEIGHT`]: the kernel reads a negative `int` and
+    /// answers `ERANGE`.
+    #[error("weight {0} out of range (0..2147483647)")]
+    WeightOutOfRange(u32),
+    /// The lower threshold is above the upper one: `ERANGE`, also when the upper one is 0.
+    #[error(
+        "lower threshold {lower} is above upper threshold {upper}; the kernel rejects it \
+         (ERANGE), also when the upper threshold is 0"
+    )]
+    ThresholdsReversed {
+        /// The lower threshold.
+        lower: u32,
+        /// The upper threshold.
+        upper: u32,
+    },
+    /// The address is unspecified, multicast or the IPv4 broadcast address: `EINVAL`.
+    #[error("address {0} is not a unicast address")]
+    NotUnicast(IpAddr),
+    /// The destination's family differs from its service's and the forwarding is not a tunnel:
+    /// `EINVAL`.
+    #[error(
+        "an {} destination in an {} service needs tunnel forwarding",
+        af_name(*dest),
+        af_name(*service)
+    )]
+    FamilyMismatch {
+        /// The service's family.
+        service: AddressFamily,
+        /// The destination's family.
+        dest: AddressFamily,
+    },
+}
+
+fn af_name(af: AddressFamily) -> &'static str {
+    match af {
+        AddressFamily::Inet => "IPv4",
+        AddressFamily::Inet6 => "IPv6",
+    }
+}
+
+/// Whether an address can be a destination: not unspecified, multicast or the IPv4 broadcast
+/// address.
+pub fn is_unicast(addr: &IpAddr) -> bool {
+    !(addr.is_unspecified() || addr.is_multicast() || *addr == IpAddr::V4(Ipv4Addr::BROADCAST))
+}
+
 impl Destination {
-    /// The largest weight ipvsadm and this crate accept.
-    pub const MAX_WEIGHT: u32 = 65535;
+    /// The largest weight the kernel accepts: its weight is a signed `int`, so
+    /// 2147483647 (`i32::MAX`). ipvsadm limits itself to 65535; the XML loader does too.
+    pub const MAX_WEIGHT: u32 = i32::MAX as u32;
 
     /// A destination with no thresholds.
     pub fn new(addr: IpAddr, port: u16, weight: u32, forwarding: Forwarding) -> Self {
@@ -474,6 +535,35 @@ impl Destination {
             addr: self.addr,
             port: self.port,
         }
+    }
+
+    /// Checks what the kernel checks of a destination on its own: the weight, the order of the
+    /// thresholds and the address (see [`Destination`]).
+    pub fn validate(&self) -> Result<(), DestinationError> {
+        if self.weight > Self::MAX_WEIGHT {
+            return Err(DestinationError::WeightOutOfRange(self.weight));
+        }
+        if self.lower_threshold > self.upper_threshold {
+            return Err(DestinationError::ThresholdsReversed {
+                lower: self.lower_threshold,
+                upper: self.upper_threshold,
+            });
+        }
+        if !is_unicast(&self.addr) {
+            return Err(DestinationError::NotUnicast(self.addr));
+        }
+        Ok(())
+    }
+
+    /// As [`Destination::validate`], and checks that the destination's family is the service's
+    /// unless it is tunnelled.
+    pub fn validate_for(&self, service: &ServiceKey) -> Result<(), DestinationError> {
+        self.validate()?;
+        let (service, dest) = (service.af(), AddressFamily::of(&self.addr));
+        if service != dest && !matches!(self.forwarding, Forwarding::Tunnel(_)) {
+            return Err(DestinationError::FamilyMismatch { service, dest });
+        }
+        Ok(())
     }
 }
 
@@ -568,6 +658,10 @@ pub enum ApplyError {
     /// The destination does not exist.
     #[error("destination {1} of service {0} does not exist")]
     NoSuchDestination(ServiceKey, DestKey),
+    /// The destination is one the kernel refuses (`ERANGE`/`EINVAL`; see
+    /// [`Destination::validate_for`]).
+    #[error("destination {1} of service {0}: {2}")]
+    InvalidDestination(ServiceKey, DestKey, DestinationError),
 }
 
 /// What to do with services present in the current table but absent from the wanted one.
@@ -621,6 +715,8 @@ impl Table {
     }
 
     /// Inserts or replaces a destination of an existing service. Returns the old destination.
+    /// Fails when the service is absent or the kernel would refuse the destination
+    /// ([`Destination::validate_for`]).
     pub fn insert_destination(
         &mut self,
         service: &ServiceKey,
@@ -630,6 +726,7 @@ impl Table {
             .services
             .get_mut(service)
             .ok_or(ApplyError::NoSuchService(*service))?;
+        check_destination(service, &dest)?;
         Ok(e.destinations.insert(dest.key(), dest))
     }
 
@@ -653,8 +750,10 @@ impl Table {
         self.services.get(service)?.destinations.get(dest)
     }
 
-    /// Applies one operation, failing as the kernel would (adding what exists, changing or
-    /// deleting what does not).
+    /// Applies one operation, failing as the kernel would: adding what exists, changing or
+    /// deleting what does not, adding or changing a destination the kernel refuses
+    /// ([`Destination::validate_for`], checked after the service's existence and before the
+    /// destination's, in the kernel's order).
     pub fn apply(&mut self, op: &Operation) -> Result<(), ApplyError> {
         match op {
             Operation::AddService(s) => {
@@ -680,6 +779,7 @@ impl Table {
                     .services
                     .get_mut(service)
                     .ok_or(ApplyError::NoSuchService(*service))?;
+                check_destination(service, dest)?;
                 if e.destinations.contains_key(&dest.key()) {
                     return Err(ApplyError::DestinationExists(*service, dest.key()));
                 }
@@ -690,6 +790,7 @@ impl Table {
                     .services
                     .get_mut(service)
                     .ok_or(ApplyError::NoSuchService(*service))?;
+                check_destination(service, dest)?;
                 let d = e
                     .destinations
                     .get_mut(&dest.key())
@@ -716,6 +817,11 @@ impl Table {
     ) -> Result<(), ApplyError> {
         ops.into_iter().try_for_each(|op| self.apply(op))
     }
+}
+
+fn check_destination(service: &ServiceKey, dest: &Destination) -> Result<(), ApplyError> {
+    dest.validate_for(service)
+        .map_err(|e| ApplyError::InvalidDestination(*service, dest.key(), e))
 }
 
 impl<'a> IntoIterator for &'a Table {

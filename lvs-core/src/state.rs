@@ -221,7 +221,7 @@ impl From<AdminState> for RState {
 /// * `Percent(0)` and `Absolute(0)`: 0. The original read 0 as "no override"; we let an operator
 ///   drain a real that stays monitored (`docs/quirks.md`, quirk 7).
 ///
-/// The result is capped at [`Destination::MAX_WEIGHT`].
+/// The result is capped at [`Destination::MAX_WEIGHT`] (2147483647, the kernel's limit).
 ///
 /// ```
 /// use lvs_core::state::WeightOverride;
@@ -498,8 +498,13 @@ impl RealState {
         self.admin != AdminState::Online || self.weight_override.is_some()
     }
 
-    /// The real's `override.dump` entry, if it keeps one: its rstate and its override, which
-    /// defaults to the configured weight when only the rstate was set (as the original).
+    /// The real's override as the control port shows it, if it keeps an `override.dump` entry:
+    /// its rstate and its override, which defaults to the configured weight when only the rstate
+    /// was set (as the original's `rlist`).
+    ///
+    /// This is **not** what to write to `override.dump`: use [`RealState::override_dump_entry`],
+    /// which keeps "only the rstate was set" apart from an override (for a real configured with
+    /// weight 0, `Absolute(0)` here would be written as the drain `weight=0%`).
     pub fn override_entry(&self, conf_weight: u32) -> Option<(AdminState, WeightOverride)> {
         self.keeps_override_entry().then(|| {
             (
@@ -508,6 +513,38 @@ impl RealState {
                     .unwrap_or(WeightOverride::Absolute(conf_weight)),
             )
         })
+    }
+
+    /// The real's `override.dump` entry, if it keeps one: its rstate and the `weight=` to write.
+    ///
+    /// * An override is written as [`OverrideWeight::from`] gives it (a zero override, the drain,
+    ///   as `weight=0%`).
+    /// * Only the rstate set: `weight=0` (absolute), which both we and the original read as "no
+    ///   override" ([`WeightOverride::from_dump`]). The original wrote the configured weight
+    ///   there, which would come back as an absolute override pinning that weight (and, for a
+    ///   real configured with weight 0, as a permanent drain once written as `0%`); `weight=0`
+    ///   restores exactly the state that was saved, whatever the configured weight.
+    ///
+    /// [`RealState::from_override_dump`] reads the entry back.
+    pub fn override_dump_entry(&self) -> Option<(RState, OverrideWeight)> {
+        self.keeps_override_entry().then(|| {
+            (
+                self.admin.into(),
+                self.weight_override
+                    .map_or(OverrideWeight::Absolute(0), OverrideWeight::from),
+            )
+        })
+    }
+
+    /// A real restored from its `override.dump` entry (see [`RealState::override_dump_entry`]):
+    /// the rstate, and the override [`WeightOverride::from_dump`] reads (none for an absolute
+    /// `weight=0`). No `rset` rule is applied, as the original.
+    pub fn from_override_dump(
+        hysteresis: Hysteresis,
+        rstate: RState,
+        weight: OverrideWeight,
+    ) -> Self {
+        Self::with_operator(hysteresis, rstate.into(), WeightOverride::from_dump(weight))
     }
 }
 
@@ -656,7 +693,8 @@ mod tests {
         assert_eq!(Percent(1).apply(99), 1);
         assert_eq!(Percent(100).apply(42), 42);
         assert_eq!(Percent(200).apply(42), 84);
-        assert_eq!(Percent(200).apply(65535), 65535); // capped
+        assert_eq!(Percent(200).apply(65535), 131_070); // the kernel takes up to i32::MAX
+        assert_eq!(Percent(u32::MAX).apply(u32::MAX), 2_147_483_647); // capped
         assert_eq!(Percent(50).apply(0), 0); // 0 stays 0
         assert_eq!(Percent(0).apply(42), 0); // explicit drain (quirk 7)
     }
@@ -667,7 +705,9 @@ mod tests {
         assert_eq!(Absolute(7).apply(100), 7);
         assert_eq!(Absolute(700).apply(1), 700);
         assert_eq!(Absolute(0).apply(100), 0); // explicit drain (quirk 7)
-        assert_eq!(Absolute(70000).apply(1), 65535);
+        assert_eq!(Absolute(70000).apply(1), 70000);
+        assert_eq!(Absolute(u32::MAX).apply(1), Destination::MAX_WEIGHT); // capped
+        assert_eq!(Destination::MAX_WEIGHT, 2_147_483_647);
     }
 
     #[test]
@@ -803,6 +843,46 @@ mod tests {
         assert!(r.keeps_override_entry());
         assert_eq!(r.ipvs_weight(10, true), Some(0));
         assert!(r.is_up());
+    }
+
+    #[test]
+    fn rstate_only_entry_of_a_zero_weight_real_survives_a_restart() {
+        // Configured weight 0, only the rstate set: no override.
+        let conf_weight = 0;
+        let mut r = RealState::new(hyst(1, 1));
+        r.set_admin(AdminState::Offline, conf_weight);
+        assert_eq!(r.weight_override(), None);
+        let (rstate, weight) = r.override_dump_entry().expect("an entry");
+        // Written as the original's absolute `weight=0`, not as the drain `weight=0%`.
+        assert_eq!(
+            (rstate, weight),
+            (RState::Offline, OverrideWeight::Absolute(0))
+        );
+        let mut back = RealState::from_override_dump(hyst(1, 1), rstate, weight);
+        assert_eq!(back, r);
+        // Back ONLINE, the real takes its configured weight again: no permanent drain.
+        back.set_admin(AdminState::Online, conf_weight);
+        assert!(!back.keeps_override_entry());
+        let mut fresh = r;
+        fresh.set_admin(AdminState::Online, conf_weight);
+        assert_eq!(back, fresh);
+        // The same for a configured weight > 0: no spurious override pinning the weight.
+        let mut r = RealState::new(hyst(1, 1));
+        r.set_admin(AdminState::Down, 10);
+        let (rstate, weight) = r.override_dump_entry().expect("an entry");
+        assert_eq!(weight, OverrideWeight::Absolute(0));
+        assert_eq!(RealState::from_override_dump(hyst(1, 1), rstate, weight), r);
+        // An explicit drain is still written as 0% and comes back as a drain.
+        let mut d = RealState::new(hyst(1, 1));
+        d.set_override(WeightOverride::Absolute(0), 10);
+        let (rstate, weight) = d.override_dump_entry().expect("an entry");
+        assert_eq!(
+            (rstate, weight),
+            (RState::Online, OverrideWeight::Percent(0))
+        );
+        let back = RealState::from_override_dump(hyst(1, 1), rstate, weight);
+        assert_eq!(back.effective_weight(10), 0);
+        assert_eq!(RealState::new(hyst(1, 1)).override_dump_entry(), None);
     }
 
     #[test]

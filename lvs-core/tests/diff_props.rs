@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use lvs_core::model::{
-    diff, AddressFamily, DestKey, Destination, Forwarding, Netmask, Operation, Persistence,
-    Protocol, SchedFlags, Scheduler, Service, ServiceKey, Table, Tunnel, TunnelChecksum,
-    UnmanagedPolicy,
+    diff, AddressFamily, ApplyError, DestKey, Destination, DestinationError, Forwarding, Netmask,
+    Operation, Persistence, Protocol, SchedFlags, Scheduler, Service, ServiceKey, Table, Tunnel,
+    TunnelChecksum, UnmanagedPolicy,
 };
 use proptest::prelude::*;
 
@@ -140,7 +140,7 @@ fn forwarding() -> impl Strategy<Value = Forwarding> {
 }
 
 fn weight() -> impl Strategy<Value = u32> {
-    prop::sample::select(vec![0u32, 1, 2, 100, 65535])
+    prop::sample::select(vec![0u32, 1, 2, 100, 65535, Destination::MAX_WEIGHT])
 }
 
 fn destination(af: AddressFamily) -> impl Strategy<Value = Destination> {
@@ -156,12 +156,12 @@ fn destination(af: AddressFamily) -> impl Strategy<Value = Destination> {
         rip,
         prop::sample::select(vec![0u16, 80, 8080]),
         weight(),
-        prop::sample::select(vec![0u32, 100]),
-        prop::sample::select(vec![0u32, 10]),
+        // (lower, upper): the kernel refuses lower > upper, even with upper 0.
+        prop::sample::select(vec![(0u32, 0u32), (0, 100), (10, 100), (100, 100)]),
         forwarding(),
     )
         .prop_map(
-            |(addr, port, weight, upper, lower, forwarding)| Destination {
+            |(addr, port, weight, (lower, upper), forwarding)| Destination {
                 addr,
                 port,
                 weight,
@@ -673,4 +673,145 @@ fn forwarding_change_is_an_edit_not_a_readd() {
             dest: tun
         }]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the kernel refuses, the table refuses.
+
+#[test]
+fn thresholds_lower_above_upper_are_refused_even_with_upper_zero() {
+    let svc = tcp(1, 80);
+    let mut t = Table::new();
+    t.insert_service(Service::new(svc, Scheduler::default()));
+    let bad = Destination {
+        lower_threshold: 5,
+        upper_threshold: 0,
+        ..dr(1, 1)
+    };
+    let refused = Err(ApplyError::InvalidDestination(
+        svc,
+        bad.key(),
+        DestinationError::ThresholdsReversed { lower: 5, upper: 0 },
+    ));
+    assert_eq!(
+        bad.validate(),
+        Err(DestinationError::ThresholdsReversed { lower: 5, upper: 0 })
+    );
+    assert_eq!(
+        t.apply(&Operation::AddDestination {
+            service: svc,
+            dest: bad
+        }),
+        refused
+    );
+    assert_eq!(t.insert_destination(&svc, bad).map(|_| ()), refused);
+    assert!(t.get(&svc).expect("svc").destinations.is_empty());
+    // An edit is refused too, before the destination's existence is looked at (the kernel's
+    // order), and leaves the table as it was.
+    t.apply(&Operation::AddDestination {
+        service: svc,
+        dest: dr(1, 1),
+    })
+    .expect("valid");
+    let edit = Operation::EditDestination {
+        service: svc,
+        dest: Destination {
+            lower_threshold: 11,
+            upper_threshold: 10,
+            ..dr(1, 1)
+        },
+    };
+    assert!(matches!(
+        t.apply(&edit),
+        Err(ApplyError::InvalidDestination(
+            _,
+            _,
+            DestinationError::ThresholdsReversed {
+                lower: 11,
+                upper: 10
+            }
+        ))
+    ));
+    assert_eq!(t.destination(&svc, &dr(1, 1).key()), Some(&dr(1, 1)));
+    // Equal, or an upper threshold alone: accepted.
+    for (lower, upper) in [(10, 10), (0, 10), (0, 0)] {
+        let ok = Destination {
+            lower_threshold: lower,
+            upper_threshold: upper,
+            ..dr(1, 1)
+        };
+        t.apply(&Operation::EditDestination {
+            service: svc,
+            dest: ok,
+        })
+        .expect("accepted");
+    }
+}
+
+#[test]
+fn weight_is_the_kernels_int() {
+    let svc = tcp(1, 80);
+    let mut t = Table::new();
+    t.insert_service(Service::new(svc, Scheduler::default()));
+    assert_eq!(Destination::MAX_WEIGHT, i32::MAX as u32);
+    t.insert_destination(&svc, dr(1, Destination::MAX_WEIGHT))
+        .expect("i32::MAX is accepted");
+    let too_heavy = dr(2, Destination::MAX_WEIGHT + 1);
+    assert_eq!(
+        t.apply(&Operation::AddDestination {
+            service: svc,
+            dest: too_heavy
+        }),
+        Err(ApplyError::InvalidDestination(
+            svc,
+            too_heavy.key(),
+            DestinationError::WeightOutOfRange(2_147_483_648)
+        ))
+    );
+}
+
+#[test]
+fn addresses_must_be_unicast_and_of_the_family_unless_tunnelled() {
+    let svc = tcp(1, 80);
+    let v6 = "2001:db8::10".parse::<IpAddr>().expect("ip");
+    let mut t = Table::new();
+    t.insert_service(Service::new(svc, Scheduler::default()));
+    for a in ["0.0.0.0", "224.0.0.1", "255.255.255.255", "::", "ff02::1"] {
+        let addr: IpAddr = a.parse().expect("ip");
+        let d = Destination::new(addr, 80, 1, Forwarding::Tunnel(Tunnel::Ipip));
+        assert_eq!(d.validate(), Err(DestinationError::NotUnicast(addr)), "{a}");
+        assert!(matches!(
+            t.insert_destination(&svc, d),
+            Err(ApplyError::InvalidDestination(..))
+        ));
+    }
+    for fwd in [Forwarding::DirectRoute, Forwarding::Masq, Forwarding::Local] {
+        let d = Destination::new(v6, 80, 1, fwd);
+        assert_eq!(d.validate(), Ok(()));
+        assert_eq!(
+            d.validate_for(&svc),
+            Err(DestinationError::FamilyMismatch {
+                service: AddressFamily::Inet,
+                dest: AddressFamily::Inet6
+            })
+        );
+        assert_eq!(
+            t.apply(&Operation::AddDestination {
+                service: svc,
+                dest: d
+            })
+            .map_err(|e| e.to_string()),
+            Err(
+                "destination [2001:db8::10]:80 of service tcp 10.0.0.1:80: an IPv6 destination \
+                 in an IPv4 service needs tunnel forwarding"
+                    .into()
+            )
+        );
+    }
+    let tunnelled = Destination::new(v6, 80, 1, Forwarding::Tunnel(Tunnel::Ipip));
+    t.apply(&Operation::AddDestination {
+        service: svc,
+        dest: tunnelled,
+    })
+    .expect("mixed families with a tunnel");
 }

@@ -11,14 +11,16 @@ use lvs_core::formats::diffs::{
     DiffLine, DiffReader, DiffRecord,
 };
 use lvs_core::formats::dumps::{
-    NotifyDump, NotifyState, OfflineDump, OverrideDump, OverrideWeight, RState, StatsDump, VKey,
+    NotifyDump, NotifyState, OfflineDump, OverrideDump, OverrideWeight, RState, RealStatsRecord,
+    StatsDump, VKey,
 };
 use lvs_core::formats::ipvsfull::{
     FullConfig, Meta, RealRecord, Rt, VProto, VirtualRecord, DEFAULT_FWMARK,
 };
+use lvs_core::formats::MAX_WARNINGS;
 use lvs_core::model::{
-    AddressFamily, ApplyError, DestKey, Destination, Forwarding, Netmask, Operation, Protocol,
-    Scheduler, ServiceKey, Tunnel,
+    AddressFamily, ApplyError, DestKey, Destination, DestinationError, Forwarding, Netmask,
+    Operation, Protocol, Scheduler, ServiceKey, Tunnel,
 };
 use proptest::prelude::*;
 
@@ -611,10 +613,8 @@ fn a_real_change_is_one_delreal_or_addreal_then_chgreal() {
         "cmd=delreal vname=www vproto=tcp vaddr=192.168.0.1 vport=80 vfwmark=0 vrt=dr \
          vsched=wrr rname=sg1 raddr=10.1.0.1 rport=80 rweight=0\n"
     );
-    // rrt equal to vrt is not written.
-    let mut same = b;
-    same.rrt = Some(Rt::Dr);
-    assert!(!same.write().contains("rrt"));
+    // No rrt, no `rrt=` (the original's bytes when the real's method is the virtual's).
+    assert!(!b.write().contains("rrt"));
 }
 
 #[test]
@@ -770,7 +770,8 @@ fn stats_dump_structure() {
     assert_eq!((r.problems.conn, r.problems.arp, r.problems.rst), (1, 0, 2));
     assert!(s.virtuals[1].reals.is_empty() && s.virtuals[1].has_real_list);
     assert!(s.virtuals[2].reals.is_empty() && !s.virtuals[2].has_real_list);
-    assert_eq!(s.virtuals[3].reals[0].real.addr, ip("2001:db8::10"));
+    // An IPv4 real of an IPv6 virtual (tunnelled) has its line.
+    assert_eq!(s.virtuals[3].reals[0].real.addr, ip("10.1.0.9"));
 }
 
 #[test]
@@ -890,6 +891,323 @@ fn saves_are_atomic_and_leave_no_temporary() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// what the kernel refuses, refused when read
+
+const HEAD: &str = "meta version=1.0 mdate=2024-05-01 mtime=14:00:00\nDIFF file=/d/diff_sync.1\n";
+const V4_VIRTUAL: &str = "virtual vname=a vproto=tcp vaddr=10.0.0.1 vport=80 vrt=dr vsched=wrr\n";
+const DIFF_V4: &str = "cmd=addreal vname=a vproto=tcp vaddr=10.0.0.1 vport=80 vfwmark=0 vrt=dr \
+                       vsched=wrr rname=r";
+
+fn full_error(real: &str) -> String {
+    let input = format!("{HEAD}{V4_VIRTUAL}real rname=r {real}\n");
+    FullConfig::parse(&input, "f")
+        .expect_err(&input)
+        .to_string()
+}
+
+fn diff_error(rest: &str) -> String {
+    let line = format!("{DIFF_V4} {rest}");
+    DiffLine::parse(&line, "d", 3).expect_err(&line).to_string()
+}
+
+#[test]
+fn a_lower_threshold_needs_an_upper_one_at_least_as_high() {
+    // The kernel answers ERANGE to l_threshold > u_threshold, with no exception for an upper
+    // threshold of 0.
+    let reason = "the kernel rejects a lower threshold above the upper one (ERANGE), even when \
+                  the upper one is 0";
+    assert_eq!(
+        full_error("raddr=10.1.0.1 rport=80 rl_thresh=5"),
+        format!("f:4: key `rl_thresh`: invalid value `5`: above the upper threshold (0); {reason}")
+    );
+    assert_eq!(
+        full_error("raddr=10.1.0.1 rport=80 rlthresh=50 ruthresh=10"),
+        format!(
+            "f:4: key `rlthresh`: invalid value `50`: above the upper threshold (10); {reason}"
+        )
+    );
+    assert_eq!(
+        diff_error("raddr=10.1.0.1 rport=80 rl_thresh=5"),
+        format!("d:3: key `rl_thresh`: invalid value `5`: above the upper threshold (0); {reason}")
+    );
+    assert_eq!(
+        diff_error("raddr=10.1.0.1 rport=80 rl_thresh=11 ru_thresh=10"),
+        format!(
+            "d:3: key `rl_thresh`: invalid value `11`: above the upper threshold (10); {reason}"
+        )
+    );
+    // Equal thresholds, an upper one alone, or none: accepted.
+    for ok in [
+        "rl_thresh=10 ru_thresh=10",
+        "ru_thresh=10",
+        "rl_thresh=0",
+        "",
+    ] {
+        let input = format!("{HEAD}{V4_VIRTUAL}real raddr=10.1.0.1 rport=80 {ok}\n");
+        FullConfig::parse(&input, "f").expect(ok);
+        let line = format!("{DIFF_V4} raddr=10.1.0.1 rport=80 {ok}");
+        DiffLine::parse(&line, "d", 1).expect(ok);
+    }
+}
+
+#[test]
+fn a_real_must_be_unicast_and_of_its_virtuals_family_unless_tunnelled() {
+    let not_unicast = "not a unicast address (unspecified, multicast or broadcast)";
+    for a in [
+        "0.0.0.0",
+        "224.0.0.1",
+        "239.1.2.3",
+        "255.255.255.255",
+        "::",
+        "ff02::1",
+    ] {
+        assert_eq!(
+            full_error(&format!("raddr={a} rport=80 rrt=tun")),
+            format!("f:4: key `raddr`: invalid address `{a}`: {not_unicast}")
+        );
+        assert_eq!(
+            diff_error(&format!("raddr={a} rport=80 rrt=tun")),
+            format!("d:3: key `raddr`: invalid address `{a}`: {not_unicast}")
+        );
+    }
+    assert_eq!(
+        full_error("raddr=2001:db8::10 rport=80"),
+        "f:4: key `raddr`: invalid address `2001:db8::10`: an IPv6 real in an IPv4 virtual \
+         needs rrt=tun"
+    );
+    assert_eq!(
+        diff_error("raddr=2001:db8::10 rport=80 rrt=masq"),
+        "d:3: key `raddr`: invalid address `2001:db8::10`: an IPv6 real in an IPv4 virtual \
+         needs rrt=tun"
+    );
+    let v6 = "virtual vname=b vproto=tcp vaddr=2001:db8::1 vport=80 vrt=masq vsched=wrr\n";
+    let e = FullConfig::parse(&format!("{HEAD}{v6}real raddr=10.1.0.1 rport=80\n"), "f")
+        .expect_err("IPv4 real in IPv6 virtual");
+    assert_eq!(
+        e.to_string(),
+        "f:4: key `raddr`: invalid address `10.1.0.1`: an IPv4 real in an IPv6 virtual needs \
+         rrt=tun"
+    );
+    // A fwmark virtual's family is its address's.
+    let fw = "virtual vname=m vproto=fwmark vaddr=0.0.0.0 vport=0 vrt=dr vsched=rr vfwmark=7\n";
+    assert!(
+        FullConfig::parse(&format!("{HEAD}{fw}real raddr=2001:db8::10 rport=0\n"), "f").is_err()
+    );
+    // Tunnelled, either by rrt or by the virtual's vrt: accepted, and mapped to the table.
+    let tun = "virtual vname=t vproto=tcp vaddr=10.0.0.2 vport=80 vrt=tun vsched=wrr\n";
+    let c = FullConfig::parse(
+        &format!(
+            "{HEAD}{V4_VIRTUAL}real raddr=2001:db8::10 rport=80 rrt=tun\n\n{tun}\
+             real raddr=2001:db8::11 rport=80\n"
+        ),
+        "f",
+    )
+    .expect("tunnelled reals of the other family");
+    assert_eq!(c.to_table().expect("table").destination_count(), 2);
+    DiffLine::parse(
+        &format!("{DIFF_V4} raddr=2001:db8::10 rport=80 rrt=tun"),
+        "d",
+        1,
+    )
+    .expect("rrt=tun");
+    let line = DIFF_V4.replace("vrt=dr", "vrt=tun");
+    DiffLine::parse(&format!("{line} raddr=2001:db8::10 rport=80"), "d", 1).expect("vrt=tun");
+}
+
+#[test]
+fn an_explicit_rrt_equal_to_vrt_round_trips_and_wins_over_the_full_files_vrt() {
+    let line = "cmd=chgreal vname=dns vproto=udp vaddr=192.168.0.2 vport=53 vfwmark=0 vrt=dr \
+                vsched=rr rname=ns1 raddr=10.2.0.1 rport=53 rweight=1 rrt=dr";
+    let (l, warnings) = DiffLine::parse(line, "d", 1)
+        .expect("parses")
+        .expect("a line");
+    assert!(warnings.is_empty());
+    let DiffLine::Record(r) = &l else {
+        panic!("record")
+    };
+    assert_eq!(r.rrt, Some(Rt::Dr), "an explicit rrt is kept");
+    assert_eq!(l.write(), format!("{line}\n"), "and written back");
+    // The full file says vrt=tun for this service; the line's explicit rrt=dr wins.
+    let cfg = full("ipvsfull.cfg");
+    let mut t = cfg.to_table().expect("table");
+    assert_eq!(cfg.default_rt(&r.service_key()), Some(Rt::Tun));
+    apply_to_table(r, &mut t, |k| cfg.default_rt(k)).expect("applies");
+    let d = *t
+        .destination(
+            &r.service_key(),
+            &DestKey {
+                addr: ip("10.2.0.1"),
+                port: 53,
+            },
+        )
+        .expect("ns1");
+    assert_eq!(d.forwarding, Forwarding::DirectRoute);
+    // Without rrt the full file's vrt applies.
+    let mut no_rrt = r.clone();
+    no_rrt.rrt = None;
+    apply_to_table(&no_rrt, &mut t, |k| cfg.default_rt(k)).expect("applies");
+    assert_eq!(
+        t.destination(&r.service_key(), &d.key())
+            .expect("ns1")
+            .forwarding,
+        Forwarding::Tunnel(Tunnel::Ipip)
+    );
+}
+
+#[test]
+fn hand_built_records_the_kernel_refuses_fail_to_apply() {
+    let cfg = full("ipvsfull.cfg");
+    let mut t = cfg.to_table().expect("table");
+    let mut r = base_record();
+    r.cmd = DiffCmd::AddReal;
+    r.raddr = ip("10.1.0.99");
+    r.rl_thresh = 5;
+    assert!(matches!(
+        apply_to_table(&r, &mut t, |k| cfg.default_rt(k)),
+        Err(ApplyError::InvalidDestination(
+            _,
+            _,
+            DestinationError::ThresholdsReversed { lower: 5, upper: 0 }
+        ))
+    ));
+    let mut c = full("ipvsfull.cfg");
+    c.virtuals[0].reals[0].l_thresh = 1;
+    assert!(matches!(
+        c.to_table(),
+        Err(ApplyError::InvalidDestination(..))
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// warnings are capped per file
+
+#[test]
+fn ipvsfull_keeps_at_most_max_warnings_then_a_count() {
+    let mut input = String::from(HEAD);
+    input.push_str(V4_VIRTUAL);
+    let lines = 10_000;
+    for i in 0..lines {
+        // A blank-separated stray token and two unknown keys per line.
+        input.push_str(&format!(
+            "real raddr=10.1.{}.{} rport=80 colour=red size=big stray\n",
+            i / 250,
+            i % 250 + 1
+        ));
+    }
+    let p = FullConfig::parse(&input, "f").expect("parses");
+    assert_eq!(p.virtuals[0].reals.len(), lines);
+    assert_eq!(p.warnings.len(), MAX_WARNINGS + 1);
+    // 3 warnings per line from line 4: the 101st is the first of line 37.
+    assert_eq!(
+        p.warnings[MAX_WARNINGS].to_string(),
+        format!(
+            "f:37: {} more warnings suppressed from this line on (only the first 100 are kept)",
+            3 * lines - MAX_WARNINGS
+        )
+    );
+    assert_eq!(
+        p.warnings[0].to_string(),
+        "f:4: unknown key `colour`; allowed: rname, raddr, rport, rweight, rl_thresh, \
+         ru_thresh, rrt"
+    );
+}
+
+#[test]
+fn a_diff_file_full_of_unknown_keys_keeps_at_most_max_warnings() {
+    // A million unknown keys: 20,000 lines of 50.
+    let unknown: String = (0..50).map(|i| format!(" k{i}=v")).collect();
+    let line = format!("{DIFF_V4} raddr=10.1.0.1 rport=80{unknown}\n");
+    let lines = 20_000;
+    let bytes = line.repeat(lines);
+    let mut r = DiffReader::new("d");
+    // Fed in pieces, as a followed file grows.
+    let mut events = Vec::new();
+    for chunk in bytes.as_bytes().chunks(64 * 1024) {
+        events.extend(r.feed(chunk));
+    }
+    assert_eq!(events.len(), lines);
+    assert!(events.iter().all(|e| e.result.is_ok()));
+    let total: usize = events.iter().map(|e| e.warnings.len()).sum();
+    assert_eq!(total, MAX_WARNINGS + 1);
+    // The limit is reached with line 2 (50 + 50); line 3 is the first to lose warnings and
+    // carries the notice.
+    assert_eq!(events[1].warnings.len(), 50);
+    assert_eq!(
+        messages(&events[2].warnings),
+        ["d:3: more than 100 warnings in this file; the later ones are suppressed"]
+    );
+    assert!(events[3..].iter().all(|e| e.warnings.is_empty()));
+    assert_eq!(r.suppressed_warnings(), (50 * lines - MAX_WARNINGS) as u64);
+
+    // One line read on its own keeps at most MAX_WARNINGS too, then a count.
+    let many: String = (0..1000).map(|i| format!(" k{i}=v")).collect();
+    let (_, w) = DiffLine::parse(&format!("{DIFF_V4} raddr=10.1.0.1 rport=80{many}"), "d", 7)
+        .expect("parses")
+        .expect("a line");
+    assert_eq!(w.len(), MAX_WARNINGS + 1);
+    assert_eq!(
+        w[MAX_WARNINGS].to_string(),
+        "d:7: 900 more warnings suppressed from this line on (only the first 100 are kept)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// stats.dump: no rstats line for an IPv6 real
+
+#[test]
+fn stats_dump_leaves_out_ipv6_reals() {
+    // The original reads `<raddr>:<rport>` into `raddr[32]` with `%s`: this token is 47 bytes.
+    let long = DestKey {
+        addr: ip("2001:db8:1234:5678:9abc:def0:1234:5678"),
+        port: 65535,
+    };
+    assert!(long.to_string().len() > 31);
+    let t = text("stats.dump");
+    let mut s = StatsDump::parse(&t, "s").expect("parses");
+    let mut r6 = s.virtuals[0].reals[0];
+    r6.real = long;
+    s.virtuals[0].reals.push(r6);
+    s.virtuals[3]
+        .reals
+        .insert(0, RealStatsRecord { real: long, ..r6 });
+    assert_eq!(s.write(), t, "no rstats line for the IPv6 reals");
+    assert!(!s.write().contains("rstats ["));
+
+    // A virtual whose only reals are IPv6 keeps its blank line.
+    let mut only6 = s.virtuals[2].clone();
+    only6.reals = vec![RealStatsRecord { real: long, ..r6 }];
+    only6.has_real_list = false;
+    let d = StatsDump {
+        virtuals: vec![only6],
+    };
+    assert_eq!(
+        d.write(),
+        "vstats 192.168.0.4:25:0:0 - 10 3 - 0:0:0 - 0:0:0 - 0:0:0\n\n"
+    );
+
+    // An IPv6 rstats line (from an older version of ours) is read and skipped.
+    let old = "vstats [2001:db8::1]:80:0:0 - 20 5 - 1:2:3 - 1000:2000:3000 - 0:1:0\n\
+               rstats [2001:db8::10]:80 - 5 - 1:2:3 - 1000:2000:3000 - 5:10:15 - 5000:10000:15000 - 0:1:0\n\
+               rstats 10.1.0.9:80 - 5 - 1:2:3 - 1000:2000:3000 - 5:10:15 - 5000:10000:15000 - 0:1:0\n\n";
+    let p = StatsDump::parse(old, "s").expect("parses");
+    assert_eq!(p.virtuals[0].reals.len(), 1);
+    assert_eq!(p.virtuals[0].reals[0].real.addr, ip("10.1.0.9"));
+    assert!(p.virtuals[0].has_real_list);
+    assert_eq!(
+        p.write(),
+        "vstats [2001:db8::1]:80:0:0 - 20 5 - 1:2:3 - 1000:2000:3000 - 0:1:0\n\
+         rstats 10.1.0.9:80 - 5 - 1:2:3 - 1000:2000:3000 - 5:10:15 - 5000:10000:15000 - 0:1:0\n\n"
+    );
+    // A bad IPv6 rstats line is still an error.
+    assert!(StatsDump::parse(
+        "vstats [2001:db8::1]:80:0:0 - 20 5 - 1:2:3 - 1000:2000:3000 - 0:1:0\n\
+         rstats [2001:db8::10]:80 - x - 1:2:3 - 1000:2000:3000 - 5:10:15 - 5000:10000:15000 - 0:1:0\n",
+        "s"
+    )
+    .is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
 // properties: parse(write(x)) == x
 
 fn arb_ip() -> impl Strategy<Value = IpAddr> {
@@ -897,6 +1215,29 @@ fn arb_ip() -> impl Strategy<Value = IpAddr> {
         any::<[u8; 4]>().prop_map(IpAddr::from),
         any::<[u16; 8]>().prop_map(IpAddr::from),
     ]
+}
+
+/// A real address the kernel accepts: not unspecified, multicast or broadcast.
+fn arb_real_ip() -> impl Strategy<Value = IpAddr> {
+    arb_ip().prop_filter("unicast", lvs_core::model::is_unicast)
+}
+
+/// Thresholds the kernel accepts: (lower, upper) with lower <= upper.
+fn arb_thresholds() -> impl Strategy<Value = (u32, u32)> {
+    prop_oneof![
+        Just((0, 0)),
+        any::<u32>().prop_map(|u| (0, u)),
+        (any::<u32>(), any::<u32>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
+    ]
+}
+
+/// `rt`, or `tun` when the real's family is not the virtual's (the kernel's rule).
+fn fit_rt(rt: Rt, vaddr: IpAddr, raddr: IpAddr) -> Rt {
+    if vaddr.is_ipv4() == raddr.is_ipv4() {
+        rt
+    } else {
+        Rt::Tun
+    }
 }
 
 fn arb_rt() -> impl Strategy<Value = Rt> {
@@ -911,25 +1252,24 @@ fn arb_sched() -> impl Strategy<Value = Scheduler> {
     "[a-z]{1,15}".prop_map(|s| Scheduler::custom(&s).expect("valid"))
 }
 
-fn arb_real(vrt: Rt) -> impl Strategy<Value = RealRecord> {
+fn arb_real(vrt: Rt, vaddr: IpAddr) -> impl Strategy<Value = RealRecord> {
     (
         arb_name(),
-        arb_ip(),
+        arb_real_ip(),
         any::<u16>(),
         0..=i32::MAX as u32,
-        any::<u32>(),
-        any::<u32>(),
+        arb_thresholds(),
         proptest::option::of(arb_rt()),
     )
         .prop_map(
-            move |(name, addr, port, weight, l_thresh, u_thresh, rt)| RealRecord {
+            move |(name, addr, port, weight, (l_thresh, u_thresh), rt)| RealRecord {
                 name,
                 addr,
                 port,
                 weight,
                 l_thresh,
                 u_thresh,
-                rt: rt.unwrap_or(vrt),
+                rt: fit_rt(rt.unwrap_or(vrt), vaddr, addr),
             },
         )
 }
@@ -953,7 +1293,7 @@ fn arb_virtual(i: u16) -> impl Strategy<Value = VirtualRecord> {
                 0
             };
             let port = if proto == VProto::Fwmark { 0 } else { i };
-            proptest::collection::vec(arb_real(rt), 0..4).prop_map(move |reals| {
+            proptest::collection::vec(arb_real(rt, addr), 0..4).prop_map(move |reals| {
                 let mut seen = std::collections::HashSet::new();
                 let reals: Vec<_> = reals
                     .into_iter()
@@ -994,18 +1334,17 @@ fn arb_record() -> impl Strategy<Value = DiffRecord> {
         ),
         (
             arb_name(),
-            arb_ip(),
+            arb_real_ip(),
             any::<u16>(),
             0..=i32::MAX as u32,
-            any::<u32>(),
-            any::<u32>(),
+            arb_thresholds(),
             proptest::option::of(arb_rt()),
         ),
     )
         .prop_map(
             |(
                 (cmd, vname, vproto, vaddr, vport, vfwmark, vrt, vsched),
-                (rname, raddr, rport, rweight, rl_thresh, ru_thresh, rrt),
+                (rname, raddr, rport, rweight, (rl_thresh, ru_thresh), rrt),
             )| DiffRecord {
                 cmd,
                 vname,
@@ -1021,7 +1360,12 @@ fn arb_record() -> impl Strategy<Value = DiffRecord> {
                 rweight,
                 rl_thresh,
                 ru_thresh,
-                rrt: rrt.filter(|r| *r != vrt),
+                // An explicit rrt is kept, also when it equals vrt.
+                rrt: match rrt {
+                    Some(rt) => Some(fit_rt(rt, vaddr, raddr)),
+                    None if fit_rt(vrt, vaddr, raddr) != vrt => Some(Rt::Tun),
+                    None => None,
+                },
             },
         )
 }

@@ -1,6 +1,9 @@
 //! Property tests of the real-server state: rise/fall hysteresis, effective weight, presence in
 //! IPVS and the `rset` rule.
 
+use lvs_core::formats::dumps::{OverrideDump, OverrideEntry, OverrideWeight, RealKey, VKey};
+use lvs_core::formats::ipvsfull::VProto;
+use lvs_core::model::{DestKey, Destination};
 use lvs_core::state::{AdminState, Hysteresis, RealState, Transition, WeightOverride};
 use proptest::prelude::*;
 
@@ -123,7 +126,8 @@ proptest! {
 
     #[test]
     fn weight_is_bounded(r in real_state(), conf in 0u32..=65_535) {
-        prop_assert!(r.effective_weight(conf) <= 65_535);
+        // The kernel's limit: its weight is an `int`.
+        prop_assert!(r.effective_weight(conf) <= Destination::MAX_WEIGHT);
         if r.weight_override().is_none() {
             prop_assert!(r.effective_weight(conf) <= conf);
         }
@@ -158,7 +162,7 @@ proptest! {
             AdminState::Online,
             Some(WeightOverride::Absolute(n)),
         );
-        prop_assert_eq!(r.effective_weight(conf), n.min(65_535));
+        prop_assert_eq!(r.effective_weight(conf), n.min(Destination::MAX_WEIGHT));
     }
 
     #[test]
@@ -213,6 +217,76 @@ proptest! {
             prop_assert_eq!(a, s.admin());
             prop_assert_eq!(w, s.weight_override().unwrap_or(WeightOverride::Absolute(conf)));
         }
+    }
+
+    /// What `override.dump` keeps of a real comes back as it was after a restart: state ->
+    /// entry -> file bytes -> entry -> state. Only the explicit drain `Absolute(0)` comes back in
+    /// its dump form `Percent(0)`, which gives weight 0 just the same.
+    #[test]
+    fn override_dump_restores_the_state(
+        r in real_state(),
+        a in proptest::option::of(admin()),
+        o in proptest::option::of(weight_override()),
+        conf in prop_oneof![Just(0u32), 0u32..=65_535],
+        conf_after in prop_oneof![Just(0u32), 0u32..=65_535],
+    ) {
+        let mut s = r;
+        if let Some(a) = a {
+            s.set_admin(a, conf);
+        }
+        if let Some(o) = o {
+            s.set_override(o, conf);
+        }
+        let h = *s.hysteresis();
+        let restored = match s.override_dump_entry() {
+            None => {
+                prop_assert!(!s.keeps_override_entry());
+                RealState::with_operator(h, AdminState::Online, None)
+            }
+            Some((rstate, weight)) => {
+                let key = RealKey {
+                    vkey: VKey { addr: "10.0.0.1".parse().expect("ip"), port: 80, proto: VProto::Tcp, fwmark: 0 },
+                    real: DestKey { addr: "10.1.0.1".parse().expect("ip"), port: 80 },
+                };
+                let text = OverrideDump { entries: vec![OverrideEntry { key, weight, rstate }] }.write();
+                let back = OverrideDump::parse(&text, "override.dump").expect("parses");
+                prop_assert_eq!(back.entries.len(), 1);
+                let e = back.entries[0];
+                RealState::from_override_dump(h, e.rstate, e.weight)
+            }
+        };
+        let expected = match s.weight_override() {
+            Some(WeightOverride::Absolute(0)) => {
+                RealState::with_operator(h, s.admin(), Some(WeightOverride::Percent(0)))
+            }
+            _ => s,
+        };
+        prop_assert_eq!(restored, expected);
+        // Whatever the configured weight is after the restart, the real behaves the same.
+        for c in [conf, conf_after] {
+            prop_assert_eq!(restored.effective_weight(c), s.effective_weight(c));
+            prop_assert_eq!(restored.ipvs_weight(c, true), s.ipvs_weight(c, true));
+        }
+        prop_assert_eq!(restored.keeps_override_entry(), s.keeps_override_entry());
+    }
+
+    /// A real configured with weight 0 whose rstate only was set is not drained for good after a
+    /// restart: set ONLINE again, it has no override and no entry, as before the restart.
+    #[test]
+    fn rstate_only_of_a_zero_weight_real_is_no_drain(
+        admin in prop_oneof![Just(AdminState::Offline), Just(AdminState::Down)],
+    ) {
+        let h = Hysteresis::new(1, 1).expect("non-zero");
+        let mut s = RealState::new(h);
+        s.set_admin(admin, 0);
+        let (rstate, weight) = s.override_dump_entry().expect("an entry");
+        prop_assert_eq!(weight, OverrideWeight::Absolute(0));
+        let mut back = RealState::from_override_dump(h, rstate, weight);
+        prop_assert_eq!(back, s);
+        back.set_admin(AdminState::Online, 0);
+        prop_assert_eq!(back.weight_override(), None);
+        prop_assert!(!back.keeps_override_entry());
+        prop_assert_eq!(back.effective_weight(10), 10);
     }
 
     #[test]

@@ -24,8 +24,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Location, ParseError, ParseErrorKind};
 use crate::model::{ApplyError, Destination, Operation, Scheduler, ServiceKey, Table};
 
-use super::ipvsfull::line::{self, Pairs, Vocabulary};
+use super::ipvsfull::line::{self, Pairs, Vocabulary, Warnings};
 use super::ipvsfull::{service_key, write_real_tail, Rt, VProto, DEFAULT_FWMARK};
+use super::MAX_WARNINGS;
 
 /// The longest line [`DiffReader`] buffers; a longer one is reported as an error and skipped.
 pub const MAX_LINE_LEN: usize = 64 * 1024;
@@ -95,11 +96,15 @@ pub struct DiffRecord {
     pub rport: u16,
     /// `rweight` (default 1).
     pub rweight: u32,
-    /// `rl_thresh` (old spelling `rlthresh`), 0 = none, written only when > 0.
+    /// `rl_thresh` (old spelling `rlthresh`), 0 = none, written only when > 0. Never above
+    /// `ru_thresh`, even when that is 0 (the kernel's `ERANGE`); the reader rejects such a line.
     pub rl_thresh: u32,
     /// `ru_thresh` (old spelling `ruthresh`), 0 = none, written only when > 0.
     pub ru_thresh: u32,
-    /// `rrt`, only when it differs from `vrt` (a parsed `rrt` equal to `vrt` reads as `None`).
+    /// `rrt` as the line gives it, `None` when absent. An explicit `rrt` wins over every default,
+    /// also when it equals `vrt`, and is written back as it is. Without it the destination takes
+    /// the full file's `vrt` (see [`apply_to_table`]). surealived writes `rrt` only when the
+    /// real's method differs from the virtual's: set `None` in that case to write its bytes.
     pub rrt: Option<Rt>,
 }
 
@@ -107,6 +112,18 @@ impl DiffRecord {
     /// The service the record designates (see [`service_key`]).
     pub fn service_key(&self) -> ServiceKey {
         service_key(self.vproto, self.vaddr, self.vport, self.vfwmark)
+    }
+
+    /// The destination the record describes, with forwarding method `rt`.
+    fn destination(&self, rt: Rt) -> Destination {
+        Destination {
+            addr: self.raddr,
+            port: self.rport,
+            weight: self.rweight,
+            upper_threshold: self.ru_thresh,
+            lower_threshold: self.rl_thresh,
+            forwarding: rt.forwarding(),
+        }
     }
 
     /// The record's exact line, newline included.
@@ -129,7 +146,7 @@ impl DiffRecord {
             self.rport,
             self.rweight
         );
-        write_real_tail(&mut s, self.rl_thresh, self.ru_thresh, self.rrt, self.vrt);
+        write_real_tail(&mut s, self.rl_thresh, self.ru_thresh, self.rrt);
         s.push('\n');
         s
     }
@@ -180,16 +197,31 @@ impl DiffLine {
 
     /// Parses one line (without its newline): the line and the warnings about what was ignored
     /// in it, or `Ok(None)` for a blank line, which ipvssync skips. `label` and `lineno` locate
-    /// errors and warnings.
+    /// errors and warnings. At most [`MAX_WARNINGS`] warnings are kept, then one says how many
+    /// more were suppressed.
     ///
     /// A line beginning with `DIFF` is a chain line (`DIFF file=<path>`, read like the original's
     /// `sscanf("DIFF file=%s")`); any other line is a record, which needs `cmd`, `vproto`,
-    /// `vaddr`, `vport`, `vrt`, `vsched`, `raddr` and `rport`.
+    /// `vaddr`, `vport`, `vrt`, `vsched`, `raddr` and `rport`, and whose real the kernel would
+    /// accept: a lower threshold not above the upper one (even when that is 0), a unicast
+    /// `raddr`, of the family of `vaddr` unless the real is tunnelled (`rrt`, or `vrt`, `tun`).
     pub fn parse(
         text: &str,
         label: &str,
         lineno: u32,
     ) -> Result<Option<(DiffLine, Vec<ParseError>)>, ParseError> {
+        let mut warnings = Warnings::default();
+        let line = Self::parse_into(text, label, lineno, &mut warnings)?;
+        Ok(line.map(|l| (l, warnings.finish(label))))
+    }
+
+    /// [`DiffLine::parse`], with the warnings going to `warnings`.
+    fn parse_into(
+        text: &str,
+        label: &str,
+        lineno: u32,
+        warnings: &mut Warnings,
+    ) -> Result<Option<DiffLine>, ParseError> {
         let l = line::trim(text);
         if l.is_empty() {
             return Ok(None);
@@ -209,16 +241,15 @@ impl DiffLine {
                         ParseErrorKind::Malformed("expected `DIFF file=<path>`".into()),
                     )
                 })?;
-            return Ok(Some((DiffLine::Next(path.to_string()), Vec::new())));
+            return Ok(Some(DiffLine::Next(path.to_string())));
         }
-        let mut warnings = Vec::new();
-        let p = Pairs::lex(l, label, lineno, &RECORD_VOCAB, &mut warnings);
-        let record = parse_record(&p, &mut warnings)?;
-        Ok(Some((DiffLine::Record(record), warnings)))
+        let p = Pairs::lex(l, label, lineno, &RECORD_VOCAB, warnings);
+        let record = parse_record(&p, warnings)?;
+        Ok(Some(DiffLine::Record(record)))
     }
 }
 
-fn parse_record(p: &Pairs<'_>, warnings: &mut Vec<ParseError>) -> Result<DiffRecord, ParseError> {
+fn parse_record(p: &Pairs<'_>, warnings: &mut Warnings) -> Result<DiffRecord, ParseError> {
     let cmd_text = p.required("cmd")?;
     let cmd = DiffCmd::parse(cmd_text).ok_or_else(|| {
         p.invalid(
@@ -234,10 +265,11 @@ fn parse_record(p: &Pairs<'_>, warnings: &mut Vec<ParseError>) -> Result<DiffRec
     let mut vfwmark = p.u32_or("vfwmark", 0)?;
     if vproto == VProto::Fwmark && vfwmark == 0 {
         if p.get("vfwmark").is_some() {
-            warnings.push(p.warning(
+            p.warn(
+                warnings,
                 "vfwmark",
                 format!("a fwmark virtual needs a non-zero mark; {DEFAULT_FWMARK} is used"),
-            ));
+            );
         }
         vfwmark = DEFAULT_FWMARK;
     }
@@ -249,8 +281,8 @@ fn parse_record(p: &Pairs<'_>, warnings: &mut Vec<ParseError>) -> Result<DiffRec
     })?;
     let raddr = p.addr("raddr")?;
     let rport = p.port("rport")?;
-    let rrt = p.rt("rrt")?.filter(|rt| *rt != vrt);
-    Ok(DiffRecord {
+    let rrt = p.rt("rrt")?;
+    let record = DiffRecord {
         cmd,
         vname: p.name("vname"),
         vproto,
@@ -266,7 +298,12 @@ fn parse_record(p: &Pairs<'_>, warnings: &mut Vec<ParseError>) -> Result<DiffRec
         rl_thresh: p.u32_or("rl_thresh", 0)?,
         ru_thresh: p.u32_or("ru_thresh", 0)?,
         rrt,
-    })
+    };
+    p.check_destination(
+        &record.destination(rrt.unwrap_or(vrt)),
+        &record.service_key(),
+    )?;
+    Ok(record)
 }
 
 /// The lines surealived writes when a real's `online` or `rstate` changes: one `delreal` when
@@ -315,6 +352,10 @@ pub struct DiffEvent {
 /// would split it in two). [`DiffReader::offset`] is the byte offset just after the last complete
 /// line, where a restarted reader resumes ([`DiffReader::resume`]). A line longer than
 /// [`MAX_LINE_LEN`] is reported as an error and skipped without being buffered.
+///
+/// At most [`MAX_WARNINGS`] warnings are reported for the file (from the reader's start): the
+/// event where the limit is reached gets one more warning saying that later ones are
+/// suppressed, and [`DiffReader::suppressed_warnings`] counts them.
 #[derive(Debug, Clone)]
 pub struct DiffReader {
     label: String,
@@ -324,6 +365,10 @@ pub struct DiffReader {
     line_bytes: u64,
     offset: u64,
     line: u32,
+    /// Warnings reported so far.
+    warnings_kept: usize,
+    /// Warnings counted but not reported.
+    warnings_suppressed: u64,
 }
 
 impl DiffReader {
@@ -341,7 +386,15 @@ impl DiffReader {
             line_bytes: 0,
             offset,
             line: lines,
+            warnings_kept: 0,
+            warnings_suppressed: 0,
         }
+    }
+
+    /// How many warnings of accepted lines were not reported because [`MAX_WARNINGS`] had been
+    /// reached.
+    pub fn suppressed_warnings(&self) -> u64 {
+        self.warnings_suppressed
     }
 
     /// The label given at construction.
@@ -413,17 +466,36 @@ impl DiffReader {
         }
     }
 
-    fn parse_pending(&self) -> Option<DiffEvent> {
+    fn parse_pending(&mut self) -> Option<DiffEvent> {
         let Ok(text) = std::str::from_utf8(&self.pending) else {
             return Some(self.error("line is not valid UTF-8".into()));
         };
-        match DiffLine::parse(text, &self.label, self.line) {
+        let mut w = Warnings::new(MAX_WARNINGS.saturating_sub(self.warnings_kept));
+        match DiffLine::parse_into(text, &self.label, self.line, &mut w) {
             Ok(None) => None,
-            Ok(Some((l, warnings))) => Some(DiffEvent {
-                line: self.line,
-                result: Ok(l),
-                warnings,
-            }),
+            Ok(Some(l)) => {
+                let suppressed = w.suppressed();
+                let mut warnings = w.into_kept();
+                self.warnings_kept += warnings.len();
+                if suppressed > 0 {
+                    if self.warnings_suppressed == 0 {
+                        warnings.push(ParseError::new(
+                            Location::new(self.label.clone(), self.line, None),
+                            None,
+                            ParseErrorKind::Structure(format!(
+                                "more than {MAX_WARNINGS} warnings in this file; the later ones \
+                                 are suppressed"
+                            )),
+                        ));
+                    }
+                    self.warnings_suppressed += suppressed;
+                }
+                Some(DiffEvent {
+                    line: self.line,
+                    result: Ok(l),
+                    warnings,
+                })
+            }
             Err(e) => Some(DiffEvent {
                 line: self.line,
                 result: Err(e),
@@ -472,9 +544,12 @@ where
 ///
 /// * The service is looked up by [`DiffRecord::service_key`]; absent → `NoSuchService` (the
 ///   original logs "Can't find virtual" and goes on).
-/// * The destination takes `rweight`, the thresholds and `rrt`, or, without `rrt`, the
-///   forwarding method `default_rt` gives for the service (the full file's `vrt`, see
-///   [`super::ipvsfull::FullConfig::default_rt`]), falling back to the record's own `vrt`.
+/// * The destination takes `rweight`, the thresholds and `rrt` (an explicit one always wins,
+///   also when it equals `vrt`), or, without `rrt`, the forwarding method `default_rt` gives for
+///   the service (the full file's `vrt`, see [`super::ipvsfull::FullConfig::default_rt`]),
+///   falling back to the record's own `vrt`.
+/// * A destination the kernel would refuse fails with `InvalidDestination` (a parsed record
+///   never has one).
 /// * `addreal` of an existing destination is ignored (`Ok(None)`); `chgreal` updates the
 ///   destination and `delreal` deletes it, both failing with `NoSuchDestination` when it is
 ///   absent.
@@ -491,14 +566,7 @@ pub fn apply_to_table(
         Some(rt) => rt,
         None => default_rt(&service).unwrap_or(record.vrt),
     };
-    let dest = Destination {
-        addr: record.raddr,
-        port: record.rport,
-        weight: record.rweight,
-        upper_threshold: record.ru_thresh,
-        lower_threshold: record.rl_thresh,
-        forwarding: rt.forwarding(),
-    };
+    let dest = record.destination(rt);
     let exists = table.destination(&service, &dest.key()).is_some();
     let op = match record.cmd {
         DiffCmd::AddReal if exists => return Ok(None),

@@ -33,7 +33,7 @@ use crate::{fsutil, Error};
 
 pub(crate) mod line;
 
-use line::{Pairs, Vocabulary};
+use line::{Pairs, Vocabulary, Warnings};
 
 /// The mark ipvssync gives a `vproto=fwmark` virtual without a (non-zero) `vfwmark`.
 pub const DEFAULT_FWMARK: u32 = 300;
@@ -229,7 +229,8 @@ pub struct RealRecord {
     pub port: u16,
     /// `rweight`: the effective weight (default 1), 0..=2147483647.
     pub weight: u32,
-    /// `rl_thresh` (old spelling `rlthresh`): lower connection threshold, 0 = none.
+    /// `rl_thresh` (old spelling `rlthresh`): lower connection threshold, 0 = none. Never above
+    /// `u_thresh`, even when that is 0 (the kernel's `ERANGE`); the reader rejects such a line.
     pub l_thresh: u32,
     /// `ru_thresh` (old spelling `ruthresh`): upper connection threshold, 0 = none.
     pub u_thresh: u32,
@@ -315,9 +316,10 @@ pub struct FullConfig {
     /// The virtuals, in file (XML) order.
     pub virtuals: Vec<VirtualRecord>,
     /// What [`FullConfig::parse`] ignored (unknown keys, stray tokens, repeated keys, `vops` on a
-    /// non-UDP virtual...), each located like an error, in file order. Empty for a config built
-    /// in code; never written. Parsing what [`FullConfig::write`] gives yields this config again
-    /// without warnings.
+    /// non-UDP virtual...), each located like an error, in file order. At most
+    /// [`crate::formats::MAX_WARNINGS`] are kept, then one more says how many were suppressed.
+    /// Empty for a config built in code; never written. Parsing what [`FullConfig::write`] gives
+    /// yields this config again without warnings.
     pub warnings: Vec<ParseError>,
 }
 
@@ -362,12 +364,15 @@ impl FullConfig {
     ///
     /// As ipvssync: only lines beginning (after leading blanks) with `meta`, `virtual`, `real` or
     /// `DIFF` mean anything, other lines are ignored; a missing `rweight` is 1, missing
-    /// thresholds 0, a fwmark virtual's missing `vfwmark` 300. Unknown keys are warnings. Errors:
-    /// a missing mandatory key, a value that does not parse, a `real` before any `virtual`, no
-    /// `meta` or no `DIFF` line, a second `meta` line, and a second virtual with the same service
-    /// (or real with the same address and port in one virtual).
+    /// thresholds 0, a fwmark virtual's missing `vfwmark` 300. Unknown keys are warnings (at
+    /// most [`crate::formats::MAX_WARNINGS`], then a count). Errors: a missing mandatory key, a
+    /// value that does not parse, a real the kernel would refuse (a lower threshold above the
+    /// upper one, even when that is 0; a real address that is not unicast; a real of the other
+    /// family than its virtual without `rrt=tun`), a `real` before any `virtual`, no `meta` or no
+    /// `DIFF` line, a second `meta` line, and a second virtual with the same service (or real with
+    /// the same address and port in one virtual).
     pub fn parse(text: &str, label: &str) -> Result<FullConfig, ParseError> {
-        let mut warnings = Vec::new();
+        let mut warnings = Warnings::default();
         let mut meta: Option<(Meta, u32)> = None;
         let mut diff_file: Option<(String, u32)> = None;
         let mut virtuals: Vec<VirtualRecord> = Vec::new();
@@ -413,7 +418,7 @@ impl FullConfig {
                         "`real` line before any `virtual` line".into(),
                     )));
                 };
-                let r = parse_real(&p, v.rt)?;
+                let r = parse_real(&p, v)?;
                 let key = DestKey {
                     addr: r.addr,
                     port: r.port,
@@ -431,9 +436,12 @@ impl FullConfig {
                 let p = Pairs::lex(l, label, lineno, &DIFF_VOCAB, &mut warnings);
                 let file = p.required("file")?.to_string();
                 if let Some((_, first)) = &diff_file {
-                    warnings.push(p.line_error(ParseErrorKind::Malformed(format!(
-                        "second `DIFF` line (first at line {first}); this one is used"
-                    ))));
+                    p.warn_line(
+                        &mut warnings,
+                        ParseErrorKind::Malformed(format!(
+                            "second `DIFF` line (first at line {first}); this one is used"
+                        )),
+                    );
                 }
                 diff_file = Some((file, lineno));
             }
@@ -454,7 +462,7 @@ impl FullConfig {
             meta,
             diff_file,
             virtuals,
-            warnings,
+            warnings: warnings.finish(label),
         })
     }
 
@@ -490,7 +498,8 @@ impl FullConfig {
                     "real rname={} raddr={} rport={} rweight={}",
                     r.name, r.addr, r.port, r.weight
                 );
-                write_real_tail(&mut s, r.l_thresh, r.u_thresh, Some(r.rt), v.rt);
+                let rrt = Some(r.rt).filter(|rt| *rt != v.rt);
+                write_real_tail(&mut s, r.l_thresh, r.u_thresh, rrt);
                 s.push('\n');
             }
             if v.has_real_list || !v.reals.is_empty() {
@@ -502,7 +511,7 @@ impl FullConfig {
 
     /// Reads and parses a file.
     pub fn load(path: &Path) -> Result<FullConfig, Error> {
-        let text = fsutil::read_to_string(path)?;
+        let text = fsutil::read_text(path, fsutil::CommentRule::WholeLine)?;
         Ok(Self::parse(&text, &path.display().to_string())?)
     }
 
@@ -513,8 +522,9 @@ impl FullConfig {
 
     /// The wanted IPVS table, as ipvssync builds it (3.9.3): each virtual a service (see
     /// [`VirtualRecord::service`]), each real a destination (see [`RealRecord::destination`]).
-    /// Fails only for a hand-built config with two virtuals designating the same service or two
-    /// reals with the same address and port (a parsed config never has them).
+    /// Fails only for a hand-built config with two virtuals designating the same service, two
+    /// reals with the same address and port, or a real the kernel would refuse
+    /// ([`Destination::validate_for`]); a parsed config never has them.
     pub fn to_table(&self) -> Result<Table, ApplyError> {
         let mut t = Table::new();
         for v in &self.virtuals {
@@ -544,23 +554,27 @@ impl FullConfig {
     }
 }
 
-/// Appends `[ rl_thresh=N][ ru_thresh=N][ rrt=X]`: thresholds only when non-zero, `rrt` only
-/// when given and different from `vrt` (as the original writers).
-pub(crate) fn write_real_tail(s: &mut String, l: u32, u: u32, rrt: Option<Rt>, vrt: Rt) {
+/// Appends `[ rl_thresh=N][ ru_thresh=N][ rrt=X]`: thresholds only when non-zero (as the
+/// original writers), `rrt` when given.
+pub(crate) fn write_real_tail(s: &mut String, l: u32, u: u32, rrt: Option<Rt>) {
     if l > 0 {
         let _ = write!(s, " rl_thresh={l}");
     }
     if u > 0 {
         let _ = write!(s, " ru_thresh={u}");
     }
-    if let Some(rt) = rrt.filter(|rt| *rt != vrt) {
+    if let Some(rt) = rrt {
         let _ = write!(s, " rrt={rt}");
     }
 }
 
-fn parse_meta(p: &Pairs<'_>, warnings: &mut Vec<ParseError>) -> Result<Meta, ParseError> {
+fn parse_meta(p: &Pairs<'_>, warnings: &mut Warnings) -> Result<Meta, ParseError> {
     if let Some(v) = p.get("version").filter(|v| *v != "1.0") {
-        warnings.push(p.warning("version", format!("version `{v}` is not 1.0; read as 1.0")));
+        p.warn(
+            warnings,
+            "version",
+            format!("version `{v}` is not 1.0; read as 1.0"),
+        );
     }
     let date = p.required("mdate")?;
     let time = p.required("mtime")?;
@@ -582,10 +596,7 @@ fn parse_meta(p: &Pairs<'_>, warnings: &mut Vec<ParseError>) -> Result<Meta, Par
     Ok(Meta { date, time })
 }
 
-fn parse_virtual(
-    p: &Pairs<'_>,
-    warnings: &mut Vec<ParseError>,
-) -> Result<VirtualRecord, ParseError> {
+fn parse_virtual(p: &Pairs<'_>, warnings: &mut Warnings) -> Result<VirtualRecord, ParseError> {
     let rt = p.rt("vrt")?.ok_or_else(|| {
         p.line_error(ParseErrorKind::Missing {
             what: "key",
@@ -600,19 +611,21 @@ fn parse_virtual(
     let mut fwmark = p.u32_or("vfwmark", 0)?;
     if proto == VProto::Fwmark && fwmark == 0 {
         if p.get("vfwmark").is_some() {
-            warnings.push(p.warning(
+            p.warn(
+                warnings,
                 "vfwmark",
                 format!("a fwmark virtual needs a non-zero mark; {DEFAULT_FWMARK} is used"),
-            ));
+            );
         }
         fwmark = DEFAULT_FWMARK;
     }
     let ops = p.get("vops").is_some();
     if ops && proto != VProto::Udp {
-        warnings.push(p.warning(
+        p.warn(
+            warnings,
             "vops",
             "one-packet scheduling applies to UDP virtuals only; ignored".into(),
-        ));
+        );
     }
     Ok(VirtualRecord {
         name: p.name("vname"),
@@ -629,11 +642,11 @@ fn parse_virtual(
     })
 }
 
-fn parse_real(p: &Pairs<'_>, vrt: Rt) -> Result<RealRecord, ParseError> {
+fn parse_real(p: &Pairs<'_>, v: &VirtualRecord) -> Result<RealRecord, ParseError> {
     let addr = p.addr("raddr")?;
     let port = p.port("rport")?;
-    let rt = p.rt("rrt")?.unwrap_or(vrt);
-    Ok(RealRecord {
+    let rt = p.rt("rrt")?.unwrap_or(v.rt);
+    let r = RealRecord {
         name: p.name("rname"),
         addr,
         port,
@@ -641,7 +654,9 @@ fn parse_real(p: &Pairs<'_>, vrt: Rt) -> Result<RealRecord, ParseError> {
         l_thresh: p.u32_or("rl_thresh", 0)?,
         u_thresh: p.u32_or("ru_thresh", 0)?,
         rt,
-    })
+    };
+    p.check_destination(&r.destination(), &v.service_key())?;
+    Ok(r)
 }
 
 #[cfg(test)]

@@ -8,3 +8,8 @@
 pub mod diffs;
 pub mod dumps;
 pub mod ipvsfull;
+
+/// The most warnings a reader keeps for one file (and for one diff line parsed on its own). The
+/// others are counted, not built, and reported by one last warning (`N more warnings
+/// suppressed`), so a file full of unknown keys cannot exhaust memory.
+pub const MAX_WARNINGS: usize = 100;

@@ -11,7 +11,8 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use crate::error::{closest, Location, ParseError, ParseErrorKind};
-use crate::model::Scheduler;
+use crate::formats::MAX_WARNINGS;
+use crate::model::{AddressFamily, Destination, DestinationError, Scheduler, ServiceKey};
 
 use super::{Rt, VProto};
 
@@ -19,7 +20,75 @@ use super::{Rt, VProto};
 pub(crate) const SEPARATORS: &[char] = &[' ', '\t', '\r', '\x0b', '\x0c'];
 
 /// The largest weight the kernel accepts (`int`, not negative).
-pub(crate) const MAX_WEIGHT: u32 = i32::MAX as u32;
+pub(crate) const MAX_WEIGHT: u32 = Destination::MAX_WEIGHT;
+
+/// The warnings of one file (or of one line read on its own), at most `limit` of them: the
+/// others are only counted, without being built, so a file full of unknown keys costs neither
+/// memory nor the time of a suggestion per key.
+#[derive(Debug)]
+pub(crate) struct Warnings {
+    kept: Vec<ParseError>,
+    limit: usize,
+    suppressed: u64,
+    /// The line of the first warning not kept.
+    first_suppressed: u32,
+}
+
+impl Warnings {
+    /// A collector keeping at most `limit` warnings.
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            kept: Vec::new(),
+            limit,
+            suppressed: 0,
+            first_suppressed: 0,
+        }
+    }
+
+    /// Adds the warning `make` builds, or counts it when `limit` are already kept.
+    pub(crate) fn push(&mut self, line: u32, make: impl FnOnce() -> ParseError) {
+        if self.kept.len() < self.limit {
+            self.kept.push(make());
+        } else {
+            if self.suppressed == 0 {
+                self.first_suppressed = line;
+            }
+            self.suppressed += 1;
+        }
+    }
+
+    /// How many warnings were counted but not kept.
+    pub(crate) fn suppressed(&self) -> u64 {
+        self.suppressed
+    }
+
+    /// The kept warnings, without a summary.
+    pub(crate) fn into_kept(self) -> Vec<ParseError> {
+        self.kept
+    }
+
+    /// The kept warnings, followed, when some were not kept, by one warning saying how many, at
+    /// the line of the first one not kept.
+    pub(crate) fn finish(mut self, label: &str) -> Vec<ParseError> {
+        if self.suppressed > 0 {
+            self.kept.push(ParseError::new(
+                Location::new(label, self.first_suppressed, None),
+                None,
+                ParseErrorKind::Structure(format!(
+                    "{} more warnings suppressed from this line on (only the first {} are kept)",
+                    self.suppressed, self.limit
+                )),
+            ));
+        }
+        self.kept
+    }
+}
+
+impl Default for Warnings {
+    fn default() -> Self {
+        Self::new(MAX_WARNINGS)
+    }
+}
 
 /// A line trimmed of separators at both ends.
 pub(crate) fn trim(line: &str) -> &str {
@@ -55,7 +124,7 @@ impl<'a> Pairs<'a> {
         label: &'a str,
         lineno: u32,
         vocab: &Vocabulary,
-        warnings: &mut Vec<ParseError>,
+        warnings: &mut Warnings,
     ) -> Self {
         let loc = || Location::new(label, lineno, None);
         let mut pairs: Vec<(&'static str, &'a str, &'a str)> = Vec::new();
@@ -64,13 +133,15 @@ impl<'a> Pairs<'a> {
             let is_first = std::mem::replace(&mut first, false);
             let Some((key, value)) = tok.split_once('=') else {
                 if !(is_first && vocab.keyword.is_some_and(|k| tok.starts_with(k))) {
-                    warnings.push(ParseError::new(
-                        loc(),
-                        None,
-                        ParseErrorKind::Malformed(format!(
-                            "token `{tok}` is not `key=value`; ignored"
-                        )),
-                    ));
+                    warnings.push(lineno, || {
+                        ParseError::new(
+                            loc(),
+                            None,
+                            ParseErrorKind::Malformed(format!(
+                                "token `{tok}` is not `key=value`; ignored"
+                            )),
+                        )
+                    });
                 }
                 continue;
             };
@@ -83,27 +154,31 @@ impl<'a> Pairs<'a> {
             });
             let Some(canonical) = canonical else {
                 if !vocab.tolerated.contains(&key) {
-                    warnings.push(ParseError::new(
-                        loc(),
-                        None,
-                        ParseErrorKind::UnknownAttribute {
-                            what: "key",
-                            name: key.to_string(),
-                            suggestion: closest(key, vocab.keys.iter().copied()),
-                            allowed: vocab.keys.iter().map(|k| k.to_string()).collect(),
-                        },
-                    ));
+                    warnings.push(lineno, || {
+                        ParseError::new(
+                            loc(),
+                            None,
+                            ParseErrorKind::UnknownAttribute {
+                                what: "key",
+                                name: key.to_string(),
+                                suggestion: closest(key, vocab.keys.iter().copied()),
+                                allowed: vocab.keys.iter().map(|k| k.to_string()).collect(),
+                            },
+                        )
+                    });
                 }
                 continue;
             };
             if let Some(slot) = pairs.iter_mut().find(|(c, _, _)| *c == canonical) {
-                warnings.push(ParseError::new(
-                    loc(),
-                    Some(format!("key `{key}`")),
-                    ParseErrorKind::Malformed(format!(
-                        "`{canonical}` is given more than once; the last value is used"
-                    )),
-                ));
+                warnings.push(lineno, || {
+                    ParseError::new(
+                        loc(),
+                        Some(format!("key `{key}`")),
+                        ParseErrorKind::Malformed(format!(
+                            "`{canonical}` is given more than once; the last value is used"
+                        )),
+                    )
+                });
                 *slot = (canonical, key, value);
             } else {
                 pairs.push((canonical, key, value));
@@ -255,9 +330,74 @@ impl<'a> Pairs<'a> {
         })
     }
 
-    /// A warning about one key.
-    pub(crate) fn warning(&self, key: &str, message: String) -> ParseError {
-        self.value_error(key, ParseErrorKind::Malformed(message))
+    /// Adds a warning about one key.
+    pub(crate) fn warn(&self, warnings: &mut Warnings, key: &str, message: String) {
+        warnings.push(self.line, || {
+            self.value_error(key, ParseErrorKind::Malformed(message))
+        });
+    }
+
+    /// Adds a warning about the line as a whole.
+    pub(crate) fn warn_line(&self, warnings: &mut Warnings, kind: ParseErrorKind) {
+        warnings.push(self.line, || self.line_error(kind));
+    }
+
+    /// Checks that the kernel would accept `dest` in `service` ([`Destination::validate_for`]),
+    /// and names the offending key otherwise: `raddr` for the address, `rl_thresh` for the
+    /// thresholds, `rweight` for the weight.
+    pub(crate) fn check_destination(
+        &self,
+        dest: &Destination,
+        service: &ServiceKey,
+    ) -> Result<(), ParseError> {
+        let Err(e) = dest.validate_for(service) else {
+            return Ok(());
+        };
+        let written = |key: &str, default: String| self.get(key).map_or(default, str::to_string);
+        Err(match e {
+            DestinationError::WeightOutOfRange(w) => self.value_error(
+                "rweight",
+                ParseErrorKind::WeightOutOfRange {
+                    value: written("rweight", w.to_string()),
+                    min: 0,
+                    max: i64::from(MAX_WEIGHT),
+                },
+            ),
+            DestinationError::ThresholdsReversed { lower, upper } => self.value_error(
+                "rl_thresh",
+                ParseErrorKind::InvalidValue {
+                    value: written("rl_thresh", lower.to_string()),
+                    reason: format!(
+                        "above the upper threshold ({upper}); the kernel rejects a lower \
+                         threshold above the upper one (ERANGE), even when the upper one is 0"
+                    ),
+                },
+            ),
+            DestinationError::NotUnicast(a) => self.value_error(
+                "raddr",
+                ParseErrorKind::InvalidAddress {
+                    value: written("raddr", a.to_string()),
+                    reason: "not a unicast address (unspecified, multicast or broadcast)".into(),
+                },
+            ),
+            DestinationError::FamilyMismatch { service, dest } => {
+                let name = |af| match af {
+                    AddressFamily::Inet => "IPv4",
+                    AddressFamily::Inet6 => "IPv6",
+                };
+                self.value_error(
+                    "raddr",
+                    ParseErrorKind::InvalidAddress {
+                        value: written("raddr", String::new()),
+                        reason: format!(
+                            "an {} real in an {} virtual needs rrt=tun",
+                            name(dest),
+                            name(service)
+                        ),
+                    },
+                )
+            }
+        })
     }
 
     /// An error about one key's value.

@@ -25,7 +25,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         assert!(w.location.line >= 1);
     }
     // Written back, it reads the same, without warnings.
-    let again = parse_main_cfg(&cfg.to_cfg_text(), "fuzz.cfg").expect("own output parses");
+    let text = cfg
+        .to_cfg_text()
+        .expect("a parsed configuration is writable");
+    let again = parse_main_cfg(&text, "fuzz.cfg").expect("own output parses");
     assert!(again.warnings.is_empty(), "{:?}", again.warnings);
     let mut cfg = cfg;
     cfg.warnings.clear();

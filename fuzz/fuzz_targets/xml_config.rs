@@ -33,7 +33,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         for r in &v.reals {
             assert!(reals.insert(r.key()), "duplicate real accepted");
             assert!(r.weight <= 65535);
-            assert!(r.uthresh == 0 || r.lthresh <= r.uthresh);
+            assert!(r.lthresh <= r.uthresh);
             assert!(!r.addr.is_multicast() && !r.addr.is_unspecified());
             for (name, _) in v.tester.attrs.iter() {
                 assert!(r.attrs.get(name).is_some(), "real lost attribute {name}");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lvs_core::config::surealived_cfg::{
     load_main_cfg, parse_main_cfg, LogLevel, LogTarget, MainConfig, Modules, RawMainCfg,
-    MAIN_CFG_KEYS,
+    UnwritableValue, MAIN_CFG_KEYS, MAX_WARNINGS,
 };
 
 fn cfg(text: &str) -> MainConfig {
@@ -317,8 +317,156 @@ fn round_trip_through_text() {
         "maxfd 7\nlog stderr\nuse_log t\nlogging error\nmodules tcp\nepoll_size 300\n\
          startup_delay_ms 100\nloop_interval_ms 900\ndebug_comm 1\nlisten_addr 10.0.0.1\n",
     );
-    let again = cfg(&c.to_cfg_text());
+    let again = cfg(&c.to_cfg_text().expect("writable"));
     assert_eq!(again, c);
+    // every value the parser can give is written so that it reads back the same
+    let c = cfg("log ./stderr
+ipvssync_log stderr
+modules a,,b,
+stats_dir /a\u{a0}b\x00
+         modules_path #not-a-comment
+listen_addr ::ffff:10.0.0.1
+");
+    let text = c.to_cfg_text().expect("writable");
+    assert_eq!(cfg(&text), c);
+    assert!(cfg(&text).warnings.is_empty());
+}
+
+/// What the grammar cannot hold is an error, not a file that reads back differently.
+#[test]
+fn unwritable_values_are_refused() {
+    type Change<'a> = &'a dyn Fn(&mut MainConfig);
+    let with = |f: Change| {
+        let mut c = MainConfig::default();
+        f(&mut c);
+        c.to_cfg_text().map(|_| ()).map_err(|e| e.to_string())
+    };
+    let cases: [(Change, &str); 11] = [
+        (
+            &|c| c.stats_dir = "/var/my stats".into(),
+            "key `stats_dir`: cannot write `/var/my stats` to surealived.cfg: a value cannot \
+             contain whitespace (the line is split on it, the rest ignored)",
+        ),
+        (
+            &|c| c.log = LogTarget::File("stderr".into()),
+            "key `log`: cannot write `stderr` to surealived.cfg: a file named `stderr` reads back \
+             as standard error; name it `./stderr`",
+        ),
+        (
+            &|c| c.modules = Modules::List(vec![]),
+            "key `modules`: cannot write `[]` to surealived.cfg: an empty list; use Modules::All \
+             or name the modules",
+        ),
+        (
+            &|c| c.modules = Modules::List(vec!["all".into()]),
+            "key `modules`: cannot write `[\"all\"]` to surealived.cfg: `all` in a list reads \
+             back as an error; use Modules::All",
+        ),
+        (
+            &|c| c.modules = Modules::List(vec!["a,b".into()]),
+            "key `modules`: cannot write `[\"a,b\"]` to surealived.cfg: a module name must be \
+             non-empty and without `,`",
+        ),
+        (
+            &|c| c.modules = Modules::List(vec!["a b".into()]),
+            "key `modules`: cannot write `a b` to surealived.cfg: a value cannot contain \
+             whitespace (the line is split on it, the rest ignored)",
+        ),
+        (
+            &|c| c.notify_dump = "".into(),
+            "key `notify_dump`: cannot write `` to surealived.cfg: an empty value reads back as \
+             a key without value",
+        ),
+        (
+            &|c| c.offline_dump = format!("/{}", "x".repeat(1024)).into(),
+            "key `offline_dump`: cannot write `/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...` \
+             to surealived.cfg: longer than 1024 bytes (only the first 1024 are read)",
+        ),
+        (
+            &|c| c.epoll_size = 10,
+            "key `epoll_size`: cannot write `10` to surealived.cfg: below 256; it reads back as 256",
+        ),
+        (
+            &|c| c.loop_interval = Duration::from_micros(1500),
+            "key `loop_interval_ms`: cannot write `1.5ms` to surealived.cfg: not a whole number \
+             of milliseconds",
+        ),
+        (
+            &|c| c.loop_interval = Duration::from_secs(2),
+            "key `loop_interval_ms`: cannot write `2s` to surealived.cfg: larger than \
+             startup_delay; it reads back as startup_delay / 2",
+        ),
+    ];
+    for (f, want) in cases {
+        assert_eq!(with(f), Err(want.to_string()));
+    }
+    let e: UnwritableValue = MainConfig {
+        stats_dump_savesec: Duration::from_millis(1500),
+        ..MainConfig::default()
+    }
+    .to_cfg_text()
+    .expect_err("sub-second");
+    assert_eq!(e.key, "stats_dump_savesec");
+    // warnings are not part of the text, and do not stop it
+    let c = cfg("nonsense 1\n");
+    assert_eq!(c.warnings.len(), 1);
+    assert_eq!(cfg(&c.to_cfg_text().expect("writable")).warnings, []);
+}
+
+#[test]
+fn a_leading_bom_is_not_part_of_the_first_key() {
+    let c = cfg("\u{feff}maxfd 77\nlisten_port 9\n");
+    assert_eq!(c.maxfd, 77);
+    assert_eq!(c.listen_port, 9);
+    assert!(c.warnings.is_empty(), "{:?}", warnings(&c));
+    // elsewhere it is an ordinary character of a key, and messages show it escaped
+    let c = cfg("maxfd 1\n\u{feff}maxfd 2\n");
+    assert_eq!(c.maxfd, 1);
+    assert_eq!(
+        warnings(&c)[0].split(';').next(),
+        Some("c.cfg:2: unknown key `\\u{feff}maxfd` (did you mean `maxfd`?)")
+    );
+    let c = cfg("\x1b[31mred 1\n");
+    assert!(
+        warnings(&c)[0].starts_with("c.cfg:1: unknown key `\\u{1b}[31mred`;"),
+        "{:?}",
+        warnings(&c)
+    );
+    assert_eq!(
+        error("listen_port 1\x07\n"),
+        "c.cfg:1: key `listen_port`: invalid value `1\\u{7}`: expected a port number (0..65535)"
+    );
+}
+
+#[test]
+fn warnings_are_capped() {
+    // A million unknown keys: a hundred warnings and one that counts the rest.
+    let text = "x\n".repeat(1_000_000);
+    let c = cfg(&text);
+    assert_eq!(c.warnings.len(), MAX_WARNINGS + 1);
+    let w = warnings(&c);
+    assert!(w[0].starts_with("c.cfg:1: unknown key `x`;"), "{}", w[0]);
+    assert_eq!(
+        w[MAX_WARNINGS],
+        format!(
+            "c.cfg:{}: {} more warnings not shown (only the first {MAX_WARNINGS} are kept)",
+            MAX_WARNINGS + 1,
+            1_000_000 - MAX_WARNINGS
+        )
+    );
+    // the same for every kind of warning, and exactly at the limit nothing is left out
+    let text = "maxfd 1\n".repeat(MAX_WARNINGS + 1);
+    assert_eq!(cfg(&text).warnings.len(), MAX_WARNINGS);
+    let text = "maxfd 1\n".repeat(MAX_WARNINGS + 2) + "use_log 1\n";
+    let w = warnings(&cfg(&text));
+    assert_eq!(w.len(), MAX_WARNINGS + 1);
+    assert_eq!(
+        w[MAX_WARNINGS],
+        format!(
+            "c.cfg:{}: 2 more warnings not shown (only the first {MAX_WARNINGS} are kept)",
+            MAX_WARNINGS + 2
+        )
+    );
 }
 
 #[test]

@@ -669,14 +669,38 @@ fn booleans_accept_the_originals_spellings() {
 }
 
 #[test]
-fn thresholds_lthresh_equal_or_without_uthresh_are_fine() {
+fn thresholds_lthresh_equal_to_uthresh_is_fine() {
     let cfg = parse(&with_reals(
         V,
         r#"<real name="a" addr="198.51.100.1" port="80" weight="1" uthresh="5" lthresh="5"/>
-<real name="b" addr="198.51.100.2" port="80" weight="0" lthresh="9"/>"#,
+<real name="b" addr="198.51.100.2" port="80" weight="0" uthresh="9"/>
+<real name="c" addr="198.51.100.3" port="80" weight="0" lthresh="0"/>"#,
     ));
-    assert_eq!(cfg.virtuals[0].reals[1].lthresh, 9);
-    assert_eq!(cfg.virtuals[0].reals[1].weight, 0);
+    let r = &cfg.virtuals[0].reals;
+    assert_eq!((r[0].uthresh, r[0].lthresh), (5, 5));
+    assert_eq!((r[1].uthresh, r[1].lthresh), (9, 0));
+    assert_eq!((r[2].uthresh, r[2].lthresh), (0, 0));
+}
+
+/// The kernel answers ERANGE to l_threshold > u_threshold, also when u_threshold is 0 (unset).
+#[test]
+fn thresholds_lthresh_without_or_above_uthresh_is_an_error() {
+    assert_eq!(
+        error(&with_reals(
+            V,
+            r#"<real name="b" addr="198.51.100.2" port="80" weight="0" lthresh="9"/>"#
+        )),
+        "t.xml:3:57: <real> attribute `lthresh`: invalid value `9`: lthresh needs an uthresh at \
+         least as large (without one the upper threshold is 0); the kernel rejects it (ERANGE)"
+    );
+    assert_eq!(
+        error(&with_reals(
+            V,
+            r#"<real name="b" addr="198.51.100.2" port="80" weight="0" lthresh="1" uthresh="0"/>"#
+        )),
+        "t.xml:3:57: <real> attribute `lthresh`: invalid value `1`: lthresh must not exceed \
+         uthresh (0); the kernel rejects it (ERANGE)"
+    );
 }
 
 #[test]
@@ -829,6 +853,70 @@ fn comments_pis_and_whitespace_are_ignored() {
     assert!(empty.virtuals.is_empty());
 }
 
+/// A UTF-8 BOM is not a column: positions on the first line are those an editor shows.
+#[test]
+fn a_bom_does_not_shift_the_columns_of_the_first_line() {
+    for (xml, want) in [
+        (
+            "\u{feff}<surealived a=1/>",
+            "t.xml:1:15: malformed input: an attribute value must be in quotes",
+        ),
+        (
+            "\u{feff}<surealived><bad/></surealived>",
+            "t.xml:1:13: unknown element `bad`; allowed here: virtual",
+        ),
+        (
+            "\u{feff}<bad/>",
+            "t.xml:1:1: unknown element `bad`; allowed here: surealived, virtual",
+        ),
+        (
+            "\u{feff}<surealived>\n<bad/></surealived>",
+            "t.xml:2:1: unknown element `bad`; allowed here: virtual",
+        ),
+    ] {
+        assert_eq!(error(xml), want, "{xml:?}");
+    }
+    let doc = RawDocument::parse("\u{feff}<virtual name=\"x\"><tester/></virtual>", "t.xml")
+        .expect("parses");
+    let v = &doc.virtuals[0];
+    assert_eq!((v.line, v.column), (1, 1));
+    assert_eq!((v.attrs[0].line, v.attrs[0].column), (1, 10));
+}
+
+/// Locating attributes must not rescan a long line for each one: a file that is a single line
+/// of 20,000 reals (about 1.5 MB) loads at once. (It took more than ten minutes when each
+/// column was counted from the start of the line.)
+#[test]
+fn a_single_long_line_loads_in_linear_time() {
+    let mut xml =
+        format!(r#"<surealived><virtual name="v" {V}><tester proto="tcp" testport="80"/>"#);
+    for i in 0..20_000u32 {
+        xml.push_str(&format!(
+            r#"<real name="r{i}" addr="10.{}.{}.{}" port="80" weight="1"/>"#,
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255
+        ));
+    }
+    xml.push_str("</virtual></surealived>");
+    assert!(!xml.contains('\n'));
+    let started = std::time::Instant::now();
+    let cfg = parse(&xml);
+    let took = started.elapsed();
+    assert_eq!(cfg.virtuals[0].reals.len(), 20_000);
+    // Generous for an unoptimised build on a loaded machine; well under a second in release.
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    // and an error at the end of the line still has the right column
+    let bad = xml.replacen(r#"weight="1"/></virtual>"#, r#"weight="x"/></virtual>"#, 1);
+    let col = bad.rfind(r#"weight="x""#).expect("there") + 1;
+    assert_eq!(
+        error(&bad),
+        format!(
+            "t.xml:1:{col}: <real> attribute `weight`: invalid value `x`: expected a weight (0..65535)"
+        )
+    );
+}
+
 #[test]
 fn structural_errors() {
     let cases = [
@@ -839,9 +927,17 @@ fn structural_errors() {
         ("<surealived><surealived/></surealived>", "t.xml:1:13: unknown element `surealived`; allowed here: virtual"),
         ("<surealived>&amp;</surealived>", "t.xml:1:13: unexpected text `&amp;`; only elements, comments and whitespace are allowed"),
         ("<surealived><![CDATA[x]]></surealived>", "t.xml:1:22: unexpected text `x`; only elements, comments and whitespace are allowed"),
+        // a CDATA section is an error even when it holds only whitespace, as `&#32;` is
+        ("<surealived>\n <![CDATA[ \n ]]></surealived>", "t.xml:2:2: unexpected CDATA section; only elements, comments and whitespace are allowed"),
+        ("<surealived><![CDATA[]]></surealived>", "t.xml:1:13: unexpected CDATA section; only elements, comments and whitespace are allowed"),
+        ("<surealived>&#32;</surealived>", "t.xml:1:13: unexpected text `&#32;`; only elements, comments and whitespace are allowed"),
         ("<surealived>\u{a0}</surealived>", "t.xml:1:13: unexpected text `\\u{a0}`; only elements, comments and whitespace are allowed"),
         ("<surealived/>\n<?xml version=\"1.0\"?>", "t.xml:2:1: malformed input: an XML declaration is allowed only at the very start of the file"),
         ("<surealived a=1/>", "t.xml:1:15: malformed input: an attribute value must be in quotes"),
+        // an unclosed quote is reported where it opens, not at the start of the tag
+        ("<surealived>\n  <virtual name=\"x addr='1'/>\n</surealived>", "t.xml:2:17: malformed input: an attribute value is not closed: no `\"` matches this one before the end of the file"),
+        ("<surealived>\n  <virtual name=\"x\" addr='1/></virtual>\n</surealived>\n", "t.xml:2:26: malformed input: an attribute value is not closed: no `'` matches this one before the end of the file"),
+        ("<surealived a=\"\">\n<virtual b='\"' c=\"é'", "t.xml:2:18: malformed input: an attribute value is not closed: no `\"` matches this one before the end of the file"),
     ];
     for (xml, want) in cases {
         assert_eq!(error(xml), want, "{xml:?}");
@@ -941,4 +1037,30 @@ fn the_demo_example_is_on_loopback() {
         .flat_map(|v| &v.reals)
         .all(|r| r.addr == v4(127, 0, 0, 1)));
     assert_eq!(cfg.virtuals[1].tester.kind, "tcp");
+}
+
+/// The TLS extensions are accepted by every built-in TCP kind, not only `http`.
+#[test]
+fn tls_extensions_on_a_tcp_tester() {
+    let cfg = parse(&format!(
+        r#"<surealived><virtual name="v" {V}>
+  <tester proto="tcp" testport="443" SSL="1" ssl_verify="1" ssl_sni="www.example.org"/>
+  <real name="r" addr="192.0.2.11" port="443" weight="1" ssl_verify="0"/>
+</virtual></surealived>"#
+    ));
+    let t = &cfg.virtuals[0].tester;
+    assert!(t.ssl);
+    let text = format!("{cfg:?}");
+    assert!(text.contains("www.example.org"), "{text}");
+    let e = parse_service_xml(
+        &format!(
+            r#"<surealived><virtual name="v" {V}>
+  <tester proto="dns" testport="53" request="example.org" ssl_verify="1"/>
+</virtual></surealived>"#
+        ),
+        "t.xml",
+        &TesterRegistry::builtin(),
+    )
+    .expect_err("dns has no TLS");
+    assert!(e.to_string().contains("ssl_verify"), "{e}");
 }

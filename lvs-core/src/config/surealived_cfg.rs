@@ -19,7 +19,10 @@
 //!   them);
 //! * unknown keys are still ignored, but each gives a warning in [`MainConfig::warnings`] with
 //!   a "did you mean" suggestion, as do a key without value, a key given twice and a boolean
-//!   whose value does not start with `t`/`T`/`f`/`F` (`use_log 1` is *false*).
+//!   whose value does not start with `t`/`T`/`f`/`F` (`use_log 1` is *false*). At most
+//!   [`MAX_WARNINGS`] are kept, then one more says how many were left out;
+//! * a UTF-8 byte order mark at the start of the file is skipped (the original would make it
+//!   part of the first key).
 //!
 //! A missing file means every default ([`load_main_cfg`]).
 
@@ -82,6 +85,39 @@ const BOOL_KEYS: &[&str] = &[
     "gather_stats",
 ];
 
+/// At most this many warnings are kept in [`MainConfig::warnings`]; when there are more, one
+/// last warning says how many were left out. (A file of a million unknown keys must not cost a
+/// million messages.)
+pub const MAX_WARNINGS: usize = 100;
+
+/// The names of [`MAIN_CFG_KEYS`].
+fn known_keys() -> impl Iterator<Item = &'static str> + Clone {
+    MAIN_CFG_KEYS.iter().map(|(k, _)| *k)
+}
+
+/// A key or value as shown in a message: control characters, whitespace other than the space
+/// and invisible format characters (a BOM, zero-width spaces, bidi controls) are escaped, so
+/// that a message says what is really in the file and cannot play tricks on a terminal.
+fn shown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let invisible = matches!(
+            c,
+            '\u{ad}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+        );
+        if c.is_control() || (c.is_whitespace() && c != ' ') || invisible {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Longest key `sscanf("%32s")` reads.
 const KEY_MAX: usize = 32;
 /// Longest value `sscanf("%1024s")` reads.
@@ -125,8 +161,10 @@ fn scan_token(s: &[u8], max: usize) -> (&[u8], &[u8]) {
 }
 
 impl RawMainCfg {
-    /// Splits `text` into entries, as the original reads the file.
+    /// Splits `text` into entries, as the original reads the file. A UTF-8 byte order mark at
+    /// the very start is skipped.
     pub fn parse(text: &str, file: &str) -> Self {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut entries = Vec::new();
         for (i, line) in text.split('\n').enumerate() {
             let bytes = line.as_bytes();
@@ -167,13 +205,6 @@ impl LogTarget {
             LogTarget::Stderr
         } else {
             LogTarget::File(PathBuf::from(v))
-        }
-    }
-
-    fn render(&self) -> String {
-        match self {
-            LogTarget::Stderr => "stderr".into(),
-            LogTarget::File(p) => p.display().to_string(),
         }
     }
 }
@@ -315,8 +346,8 @@ pub struct MainConfig {
     /// `ipvssync_logging`: ipvssync's level (debug).
     pub ipvssync_logging: LogLevel,
     /// Problems that did not stop loading: unknown keys, keys without value, keys given twice,
-    /// booleans not starting with `t`/`f`. Empty for [`MainConfig::default`]. Serialized as
-    /// their messages.
+    /// booleans not starting with `t`/`f`; at most [`MAX_WARNINGS`], then one that counts the
+    /// others. Empty for [`MainConfig::default`]. Serialized as their messages.
     #[serde(serialize_with = "serialize_messages")]
     pub warnings: Vec<ParseError>,
 }
@@ -368,64 +399,200 @@ fn serialize_messages<S: serde::Serializer>(w: &[ParseError], s: S) -> Result<S:
     s.collect_seq(w.iter().map(ToString::to_string))
 }
 
-fn millis(d: Duration) -> u128 {
-    d.as_millis()
+/// A [`MainConfig`] value that `surealived.cfg` cannot hold so that it reads back the same:
+/// the grammar has no quoting (a value is one whitespace-free token of at most 1024 bytes) and
+/// some values read back as something else (`stderr` as a file name, `all` in a module list,
+/// a `loop_interval` above `startup_delay`). [`parse_main_cfg`] never produces one; a
+/// configuration built by hand can hold one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("key `{key}`: cannot write `{value}` to surealived.cfg: {reason}")]
+pub struct UnwritableValue {
+    /// The key.
+    pub key: &'static str,
+    /// The value, as far as it can be shown.
+    pub value: String,
+    /// Why it cannot be written.
+    pub reason: String,
+}
+
+/// A value as shown in an [`UnwritableValue`]: escaped, at most 64 characters.
+fn clipped(value: &str) -> String {
+    let s = shown(value);
+    match s.char_indices().nth(60) {
+        Some((i, _)) if s.chars().count() > 64 => format!("{}...", &s[..i]),
+        _ => s,
+    }
+}
+
+/// One value as a token, checked against the grammar.
+fn token(key: &'static str, value: String) -> Result<(&'static str, String), UnwritableValue> {
+    let fail = |reason: &str| UnwritableValue {
+        key,
+        value: clipped(&value),
+        reason: reason.to_string(),
+    };
+    if value.is_empty() {
+        return Err(fail("an empty value reads back as a key without value"));
+    }
+    if value.bytes().any(is_c_space) {
+        return Err(fail(
+            "a value cannot contain whitespace (the line is split on it, the rest ignored)",
+        ));
+    }
+    if value.len() > VALUE_MAX {
+        return Err(fail(
+            "longer than 1024 bytes (only the first 1024 are read)",
+        ));
+    }
+    Ok((key, value))
+}
+
+fn path_token(key: &'static str, p: &Path) -> Result<(&'static str, String), UnwritableValue> {
+    match p.to_str() {
+        Some(s) => token(key, s.to_string()),
+        None => Err(UnwritableValue {
+            key,
+            value: clipped(&p.display().to_string()),
+            reason: "not valid UTF-8".into(),
+        }),
+    }
+}
+
+fn log_token(key: &'static str, t: &LogTarget) -> Result<(&'static str, String), UnwritableValue> {
+    match t {
+        LogTarget::Stderr => Ok((key, "stderr".into())),
+        LogTarget::File(p) if p.as_os_str() == "stderr" => Err(UnwritableValue {
+            key,
+            value: "stderr".into(),
+            reason: "a file named `stderr` reads back as standard error; name it `./stderr`".into(),
+        }),
+        LogTarget::File(p) => path_token(key, p),
+    }
+}
+
+/// Whole milliseconds, as `*_ms` keys hold them.
+fn millis_token(
+    key: &'static str,
+    d: Duration,
+    min: u128,
+) -> Result<(&'static str, String), UnwritableValue> {
+    let fail = |reason: &str| UnwritableValue {
+        key,
+        value: format!("{d:?}"),
+        reason: reason.into(),
+    };
+    if d.subsec_nanos() % 1_000_000 != 0 {
+        return Err(fail("not a whole number of milliseconds"));
+    }
+    let ms = d.as_millis();
+    if ms < min {
+        return Err(fail("must be at least 1 ms"));
+    }
+    u64::try_from(ms)
+        .map(|ms| (key, ms.to_string()))
+        .map_err(|_| fail("more milliseconds than an unsigned 64-bit integer holds"))
 }
 
 impl MainConfig {
     /// The configuration written back as a `surealived.cfg` with every key, in the order of
     /// [`MAIN_CFG_KEYS`]. Parsing the result gives this configuration again (without warnings).
-    pub fn to_cfg_text(&self) -> String {
-        let b = |v: bool| if v { "true" } else { "false" };
-        let p = |v: &Path| v.display().to_string();
+    ///
+    /// A configuration from [`parse_main_cfg`] or [`MainConfig::default`] can always be
+    /// written. One built by hand may hold a value the file cannot (see [`UnwritableValue`]):
+    /// then this is an error rather than a file that reads back differently.
+    pub fn to_cfg_text(&self) -> Result<String, UnwritableValue> {
+        let b = |key, v: bool| Ok((key, if v { "true" } else { "false" }.to_string()));
+        let n = |key, v: &dyn ToString| Ok((key, v.to_string()));
         let modules = match &self.modules {
-            Modules::All => "all".to_string(),
-            Modules::List(l) => l.join(","),
+            Modules::All => Ok(("modules", "all".to_string())),
+            Modules::List(l) => {
+                let fail = |reason: &str| UnwritableValue {
+                    key: "modules",
+                    value: clipped(&format!("{l:?}")),
+                    reason: reason.into(),
+                };
+                if l.is_empty() {
+                    Err(fail("an empty list; use Modules::All or name the modules"))
+                } else if l.iter().any(|m| m.is_empty() || m.contains(',')) {
+                    Err(fail("a module name must be non-empty and without `,`"))
+                } else if l.iter().any(|m| m == "all") {
+                    Err(fail(
+                        "`all` in a list reads back as an error; use Modules::All",
+                    ))
+                } else {
+                    token("modules", l.join(","))
+                }
+            }
         };
-        let values: [(&str, String); 34] = [
-            ("maxfd", self.maxfd.to_string()),
-            ("log", self.log.render()),
-            ("use_log", b(self.use_log).into()),
-            ("logging", self.logging.as_str().into()),
-            ("use_syslog", b(self.use_syslog).into()),
-            ("use_tm_in_syslog", b(self.use_tm_in_syslog).into()),
-            ("modules_path", p(&self.modules_path)),
-            ("modules", modules),
-            ("epoll_size", self.epoll_size.to_string()),
-            ("loop_interval_ms", millis(self.loop_interval).to_string()),
-            ("epoll_interval_ms", millis(self.epoll_interval).to_string()),
-            ("startup_delay_ms", millis(self.startup_delay).to_string()),
-            ("debug_comm", u8::from(self.debug_comm).to_string()),
-            ("debug_comm_path", p(&self.debug_comm_path)),
-            ("memlimit", self.memlimit_kb.to_string()),
-            ("stats_dir", p(&self.stats_dir)),
-            ("log_stats", b(self.log_stats).into()),
-            ("log_stats_combined", b(self.log_stats_combined).into()),
-            ("no_sync", b(self.no_sync).into()),
-            ("lock_sync_file", p(&self.lock_sync_file)),
-            ("full_sync_file", p(&self.full_sync_file)),
-            ("full_reload_file", p(&self.full_reload_file)),
-            ("diff_sync_dir", p(&self.diff_sync_dir)),
-            ("use_offline_dump", b(self.use_offline_dump).into()),
-            ("offline_dump", p(&self.offline_dump)),
-            ("override_dump", p(&self.override_dump)),
-            ("gather_stats", b(self.gather_stats).into()),
-            ("stats_dump", p(&self.stats_dump)),
-            (
-                "stats_dump_savesec",
-                self.stats_dump_savesec.as_secs().to_string(),
-            ),
-            ("notify_dump", p(&self.notify_dump)),
-            ("listen_addr", self.listen_addr.to_string()),
-            ("listen_port", self.listen_port.to_string()),
-            ("ipvssync_log", self.ipvssync_log.render()),
-            ("ipvssync_logging", self.ipvssync_logging.as_str().into()),
+        let epoll_size = if self.epoll_size < 256 {
+            Err(UnwritableValue {
+                key: "epoll_size",
+                value: self.epoll_size.to_string(),
+                reason: "below 256; it reads back as 256".into(),
+            })
+        } else {
+            n("epoll_size", &self.epoll_size)
+        };
+        let loop_interval = if self.loop_interval > self.startup_delay {
+            Err(UnwritableValue {
+                key: "loop_interval_ms",
+                value: format!("{:?}", self.loop_interval),
+                reason: "larger than startup_delay; it reads back as startup_delay / 2".into(),
+            })
+        } else {
+            millis_token("loop_interval_ms", self.loop_interval, 1)
+        };
+        let savesec = if self.stats_dump_savesec.subsec_nanos() == 0 {
+            n("stats_dump_savesec", &self.stats_dump_savesec.as_secs())
+        } else {
+            Err(UnwritableValue {
+                key: "stats_dump_savesec",
+                value: format!("{:?}", self.stats_dump_savesec),
+                reason: "not a whole number of seconds".into(),
+            })
+        };
+        let values: [Result<(&str, String), UnwritableValue>; 34] = [
+            n("maxfd", &self.maxfd),
+            log_token("log", &self.log),
+            b("use_log", self.use_log),
+            n("logging", &self.logging.as_str()),
+            b("use_syslog", self.use_syslog),
+            b("use_tm_in_syslog", self.use_tm_in_syslog),
+            path_token("modules_path", &self.modules_path),
+            modules,
+            epoll_size,
+            loop_interval,
+            millis_token("epoll_interval_ms", self.epoll_interval, 0),
+            millis_token("startup_delay_ms", self.startup_delay, 1),
+            n("debug_comm", &u8::from(self.debug_comm)),
+            path_token("debug_comm_path", &self.debug_comm_path),
+            n("memlimit", &self.memlimit_kb),
+            path_token("stats_dir", &self.stats_dir),
+            b("log_stats", self.log_stats),
+            b("log_stats_combined", self.log_stats_combined),
+            b("no_sync", self.no_sync),
+            path_token("lock_sync_file", &self.lock_sync_file),
+            path_token("full_sync_file", &self.full_sync_file),
+            path_token("full_reload_file", &self.full_reload_file),
+            path_token("diff_sync_dir", &self.diff_sync_dir),
+            b("use_offline_dump", self.use_offline_dump),
+            path_token("offline_dump", &self.offline_dump),
+            path_token("override_dump", &self.override_dump),
+            b("gather_stats", self.gather_stats),
+            path_token("stats_dump", &self.stats_dump),
+            savesec,
+            path_token("notify_dump", &self.notify_dump),
+            n("listen_addr", &self.listen_addr),
+            n("listen_port", &self.listen_port),
+            log_token("ipvssync_log", &self.ipvssync_log),
+            n("ipvssync_logging", &self.ipvssync_logging.as_str()),
         ];
         let mut out = String::new();
-        for (k, v) in values {
+        for kv in values {
+            let (k, v) = kv?;
             let _ = writeln!(out, "{k} {v}");
         }
-        out
+        Ok(out)
     }
 }
 
@@ -437,7 +604,7 @@ impl Validator<'_> {
     fn error(&self, e: &RawCfgEntry, kind: ParseErrorKind) -> ParseError {
         ParseError::new(
             Location::new(self.file, e.line, None),
-            Some(format!("key `{}`", e.key)),
+            Some(format!("key `{}`", shown(&e.key))),
             kind,
         )
     }
@@ -446,7 +613,7 @@ impl Validator<'_> {
         self.error(
             e,
             ParseErrorKind::InvalidValue {
-                value: v.to_string(),
+                value: shown(v),
                 reason: reason.into(),
             },
         )
@@ -484,44 +651,95 @@ impl Validator<'_> {
     }
 }
 
+/// The warnings of one load: the first [`MAX_WARNINGS`] in full, the others only counted (and
+/// never built, so their cost is a counter).
+struct Warnings<'a> {
+    file: &'a str,
+    kept: Vec<ParseError>,
+    /// How many were left out, and the line of the first of them.
+    left_out: Option<(usize, u32)>,
+}
+
+impl<'a> Warnings<'a> {
+    fn new(file: &'a str) -> Self {
+        Self {
+            file,
+            kept: Vec::new(),
+            left_out: None,
+        }
+    }
+
+    fn push(&mut self, line: u32, make: impl FnOnce() -> ParseError) {
+        if self.kept.len() < MAX_WARNINGS {
+            self.kept.push(make());
+        } else {
+            let (n, _) = self.left_out.get_or_insert((0, line));
+            *n += 1;
+        }
+    }
+
+    fn finish(mut self) -> Vec<ParseError> {
+        if let Some((n, line)) = self.left_out {
+            let s = if n == 1 { "" } else { "s" };
+            self.kept.push(ParseError::new(
+                Location::new(self.file, line, None),
+                None,
+                ParseErrorKind::Structure(format!(
+                    "{n} more warning{s} not shown (only the first {MAX_WARNINGS} are kept)"
+                )),
+            ));
+        }
+        self.kept
+    }
+}
+
 impl RawMainCfg {
     /// Applies the original's rules and types every key; see the module documentation.
     pub fn validate(&self) -> Result<MainConfig, ParseError> {
         let val = Validator { file: &self.file };
-        let known: Vec<&str> = MAIN_CFG_KEYS.iter().map(|(k, _)| *k).collect();
         let mut cfg = MainConfig::default();
+        let mut warnings = Warnings::new(&self.file);
         let mut last: Vec<(&RawCfgEntry, &str)> = Vec::new();
         for e in &self.entries {
-            if !known.contains(&e.key.as_str()) {
-                cfg.warnings.push(ParseError::new(
-                    Location::new(&self.file, e.line, None),
-                    None,
-                    ParseErrorKind::UnknownAttribute {
-                        what: "key",
-                        name: e.key.clone(),
-                        suggestion: closest(&e.key, known.iter().copied()),
-                        allowed: known.iter().map(|s| s.to_string()).collect(),
-                    },
-                ));
+            if !known_keys().any(|k| k == e.key) {
+                warnings.push(e.line, || {
+                    ParseError::new(
+                        Location::new(&self.file, e.line, None),
+                        None,
+                        ParseErrorKind::UnknownAttribute {
+                            what: "key",
+                            name: shown(&e.key),
+                            suggestion: closest(&e.key, known_keys()),
+                            allowed: known_keys().map(str::to_string).collect(),
+                        },
+                    )
+                });
                 continue;
             }
             let Some(v) = &e.value else {
-                cfg.warnings.push(val.error(
-                    e,
-                    ParseErrorKind::Malformed("a key without a value; the line is ignored".into()),
-                ));
+                warnings.push(e.line, || {
+                    val.error(
+                        e,
+                        ParseErrorKind::Malformed(
+                            "a key without a value; the line is ignored".into(),
+                        ),
+                    )
+                });
                 continue;
             };
             if let Some(i) = last.iter().position(|(p, _)| p.key == e.key) {
-                cfg.warnings.push(ParseError::new(
-                    Location::new(&self.file, e.line, None),
-                    None,
-                    ParseErrorKind::Duplicate {
-                        what: "key",
-                        key: format!("`{}`", e.key),
-                        first_line: last[i].0.line,
-                    },
-                ));
+                let first_line = last[i].0.line;
+                warnings.push(e.line, || {
+                    ParseError::new(
+                        Location::new(&self.file, e.line, None),
+                        None,
+                        ParseErrorKind::Duplicate {
+                            what: "key",
+                            key: format!("`{}`", shown(&e.key)),
+                            first_line,
+                        },
+                    )
+                });
                 last.remove(i);
             }
             last.push((e, v));
@@ -530,11 +748,13 @@ impl RawMainCfg {
             if BOOL_KEYS.contains(&e.key.as_str()) {
                 let first = v.bytes().next().map(|b| b.to_ascii_uppercase());
                 if !matches!(first, Some(b'T') | Some(b'F')) {
-                    cfg.warnings.push(val.invalid(
-                        e,
-                        v,
-                        "read as false: a boolean is true only when it starts with `t` or `T`",
-                    ));
+                    warnings.push(e.line, || {
+                        val.invalid(
+                            e,
+                            v,
+                            "read as false: a boolean is true only when it starts with `t` or `T`",
+                        )
+                    });
                 }
             }
             let truthy = v.bytes().next().map(|b| b.to_ascii_uppercase()) == Some(b'T');
@@ -604,7 +824,7 @@ impl RawMainCfg {
                         val.error(
                             e,
                             ParseErrorKind::InvalidAddress {
-                                value: v.to_string(),
+                                value: shown(v),
                                 reason: "not an IPv4 or IPv6 address".into(),
                             },
                         )
@@ -616,17 +836,17 @@ impl RawMainCfg {
                             && v.len() > 1
                             && v[1..].bytes().all(|b| b.is_ascii_digit())
                         {
-                            ParseErrorKind::PortOutOfRange(v.to_string())
+                            ParseErrorKind::PortOutOfRange(shown(v))
                         } else {
                             ParseErrorKind::InvalidValue {
-                                value: v.to_string(),
+                                value: shown(v),
                                 reason: "expected a port number (0..65535)".into(),
                             }
                         };
                         val.error(e, kind)
                     })?;
                     cfg.listen_port = u16::try_from(n)
-                        .map_err(|_| val.error(e, ParseErrorKind::PortOutOfRange(v.to_string())))?;
+                        .map_err(|_| val.error(e, ParseErrorKind::PortOutOfRange(shown(v))))?;
                 }
                 "ipvssync_log" => cfg.ipvssync_log = LogTarget::parse(v),
                 "ipvssync_logging" => cfg.ipvssync_logging = val.level(e, v)?,
@@ -638,6 +858,7 @@ impl RawMainCfg {
             let half_ms = (cfg.startup_delay.as_millis() / 2).max(1);
             cfg.loop_interval = Duration::from_millis(u64::try_from(half_ms).unwrap_or(u64::MAX));
         }
+        cfg.warnings = warnings.finish();
         Ok(cfg)
     }
 }
@@ -650,7 +871,7 @@ pub fn parse_main_cfg(text: &str, file_label: &str) -> Result<MainConfig, ParseE
 /// Reads, parses and validates a `surealived.cfg`. A file that does not exist gives
 /// [`MainConfig::default`], as in the original; any other read error is an error.
 pub fn load_main_cfg(path: &Path) -> Result<MainConfig, Error> {
-    match crate::fsutil::read_to_string(path) {
+    match crate::fsutil::read_text(path, crate::fsutil::CommentRule::FirstColumn) {
         Ok(text) => Ok(parse_main_cfg(&text, &path.display().to_string())?),
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             Ok(MainConfig::default())
@@ -697,7 +918,7 @@ mod tests {
     #[test]
     fn empty_text_is_the_defaults_and_defaults_round_trip() {
         assert_eq!(parse_main_cfg("", "c"), Ok(MainConfig::default()));
-        let text = MainConfig::default().to_cfg_text();
+        let text = MainConfig::default().to_cfg_text().expect("writable");
         assert_eq!(parse_main_cfg(&text, "c"), Ok(MainConfig::default()));
     }
 

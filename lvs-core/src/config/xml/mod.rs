@@ -58,7 +58,7 @@ pub fn parse_service_xml(
 
 /// Reads, parses and validates a service file; errors are labelled with the path as given.
 pub fn load_service_xml(path: &Path, registry: &TesterRegistry) -> Result<ServiceConfig, Error> {
-    let text = crate::fsutil::read_to_string(path)?;
+    let text = crate::fsutil::read_xml_text(path)?;
     Ok(parse_service_xml(
         &text,
         &path.display().to_string(),

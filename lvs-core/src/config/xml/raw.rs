@@ -4,6 +4,9 @@
 //! may appear where), but not the attributes: every attribute is kept as written, in document
 //! order, with its 1-based line and column, so the validated stage can point at it.
 
+use std::cell::Cell;
+
+use quick_xml::errors::SyntaxError;
 use quick_xml::escape::EscapeError;
 use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesStart, Event};
@@ -79,33 +82,67 @@ enum Frame {
     Leaf(&'static str),
 }
 
-/// Byte offset → 1-based line and column (columns count characters, a TAB is one).
+/// Byte offset → 1-based line and column (columns count characters, a TAB is one; a UTF-8 BOM
+/// at the start of the file is not a column).
+///
+/// The line is found by binary search over the line starts. The column is counted from the
+/// position located last when that is on the same line (the parser asks in document order),
+/// else from the start of the line; so locating every attribute of a file that is one long
+/// line stays linear overall instead of rescanning the line for each attribute.
 pub(crate) struct LineIndex<'a> {
     text: &'a str,
     starts: Vec<usize>,
+    /// The offset located last and its column.
+    last: Cell<(usize, usize)>,
 }
 
 impl<'a> LineIndex<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
-        let mut starts = vec![0];
+        // The first line starts after a BOM, so that its columns are those an editor shows.
+        let first = if text.starts_with('\u{feff}') {
+            '\u{feff}'.len_utf8()
+        } else {
+            0
+        };
+        let mut starts = vec![first];
         starts.extend(
             text.bytes()
                 .enumerate()
                 .filter(|(_, b)| *b == b'\n')
                 .map(|(i, _)| i + 1),
         );
-        Self { text, starts }
+        Self {
+            text,
+            starts,
+            last: Cell::new((first, 1)),
+        }
     }
 
-    pub(crate) fn locate(&self, offset: usize) -> (u32, u32) {
-        let offset = offset.min(self.text.len());
-        let line = self.starts.partition_point(|&s| s <= offset).max(1);
-        let start = self.starts.get(line - 1).copied().unwrap_or(0);
-        let column = self.text.as_bytes()[start..offset]
+    /// Characters that start in `text[from..to]` (continuation bytes are not counted).
+    fn chars_between(&self, from: usize, to: usize) -> usize {
+        self.text.as_bytes()[from..to]
             .iter()
             .filter(|b| (**b & 0xC0) != 0x80)
             .count()
-            + 1;
+    }
+
+    pub(crate) fn locate(&self, offset: usize) -> (u32, u32) {
+        // An offset inside the BOM is column 1 of line 1.
+        let offset = offset.min(self.text.len()).max(self.starts[0]);
+        let line = self.starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.starts[line - 1];
+        let end = self.starts.get(line).copied().unwrap_or(usize::MAX);
+        let (last, last_col) = self.last.get();
+        let column = if (start..end).contains(&last) {
+            if last <= offset {
+                last_col + self.chars_between(last, offset)
+            } else {
+                last_col - self.chars_between(offset, last)
+            }
+        } else {
+            self.chars_between(start, offset) + 1
+        };
+        self.last.set((offset, column));
         (to_u32(line), to_u32(column))
     }
 }
@@ -156,6 +193,21 @@ impl<'a> Parser<'a> {
             let before = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
             let event = match reader.read_event() {
                 Ok(ev) => ev,
+                Err(quick_xml::Error::Syntax(
+                    SyntaxError::UnclosedDoubleQuotedAttributeValue
+                    | SyntaxError::UnclosedSingleQuotedAttributeValue,
+                )) => {
+                    // quick-xml points at the `<` of the tag; point at the quote left open.
+                    let tag = usize::try_from(reader.error_position()).unwrap_or(before);
+                    let (at, quote) = self.unclosed_quote(tag);
+                    return Err(self.malformed(
+                        at,
+                        format!(
+                            "an attribute value is not closed: no `{quote}` matches this one \
+                             before the end of the file"
+                        ),
+                    ));
+                }
                 Err(e) => {
                     let at = usize::try_from(reader.error_position()).unwrap_or(before);
                     return Err(self.malformed(at, e.to_string()));
@@ -177,7 +229,22 @@ impl<'a> Parser<'a> {
                     ));
                 }
                 Event::Text(t) => self.text_event(&t, before)?,
-                Event::CData(t) => self.text_event(&t, before)?,
+                // A CDATA section is character data by definition, never layout: an error even
+                // when it holds only whitespace (as a character reference such as `&#32;` is).
+                Event::CData(t) => {
+                    if t.bytes().all(|b| b.is_ascii_whitespace()) {
+                        return Err(self.error(
+                            before,
+                            None,
+                            ParseErrorKind::Structure(
+                                "unexpected CDATA section; only elements, comments and \
+                                 whitespace are allowed"
+                                    .into(),
+                            ),
+                        ));
+                    }
+                    self.text_event(&t, before)?
+                }
                 Event::GeneralRef(r) => {
                     let at = offset_in(self.text, r.as_bytes()).map_or(before, |o| o - 1);
                     return Err(self.unexpected_text(at, &format!("&{};", &*r)));
@@ -207,6 +274,20 @@ impl<'a> Parser<'a> {
             file: self.file.to_string(),
             virtuals: self.virtuals,
         })
+    }
+
+    /// The offset and the character of the quote left open in the tag whose `<` is at `tag`
+    /// (quick-xml reached the end of the file inside an attribute value).
+    fn unclosed_quote(&self, tag: usize) -> (usize, char) {
+        let mut open: Option<(usize, u8)> = None;
+        for (i, b) in self.text.as_bytes().iter().enumerate().skip(tag) {
+            match (open, *b) {
+                (None, q @ (b'"' | b'\'')) => open = Some((i, q)),
+                (Some((_, q)), c) if c == q => open = None,
+                _ => {}
+            }
+        }
+        open.map_or((tag, '"'), |(i, q)| (i, char::from(q)))
     }
 
     fn unexpected_text(&self, at: usize, text: &str) -> ParseError {
@@ -360,6 +441,8 @@ impl<'a> Parser<'a> {
 
     /// The position and attributes of a start tag whose `<` is at `at`.
     fn element(&self, s: &BytesStart<'_>, at: usize) -> Result<RawElement, ParseError> {
+        // Located first: the index counts columns onwards from the last position it located.
+        let (line, column) = self.index.locate(at);
         // Attribute error positions are relative to the byte after `<`.
         let rel = |pos: usize| at + 1 + pos;
         let mut attrs = Vec::new();
@@ -432,7 +515,6 @@ impl<'a> Parser<'a> {
                 column,
             });
         }
-        let (line, column) = self.index.locate(at);
         Ok(RawElement {
             line,
             column,
@@ -478,6 +560,44 @@ mod tests {
         assert_eq!(ix.locate(7), (3, 1));
         assert_eq!(ix.locate(8), (4, 1));
         assert_eq!(ix.locate(100), (4, 2));
+    }
+
+    #[test]
+    fn line_index_counts_from_the_last_position_in_any_order() {
+        let text = "aé\tb\ncd\néé";
+        let want = [
+            (0, (1, 1)),
+            (1, (1, 2)),
+            (3, (1, 3)),
+            (4, (1, 4)),
+            (5, (1, 5)),
+            (6, (2, 1)),
+            (8, (2, 3)),
+            (9, (3, 1)),
+            (11, (3, 2)),
+            (13, (3, 3)),
+        ];
+        let ix = LineIndex::new(text);
+        // forwards, backwards, and jumping between lines: always what a fresh count gives
+        for (off, pos) in want.iter().chain(want.iter().rev()) {
+            assert_eq!(ix.locate(*off), *pos, "offset {off}");
+            assert_eq!(LineIndex::new(text).locate(*off), *pos, "offset {off}");
+        }
+        for (off, pos) in [want[4], want[0], want[7], want[2], want[9], want[5]] {
+            assert_eq!(ix.locate(off), pos, "offset {off}");
+        }
+    }
+
+    #[test]
+    fn line_index_skips_a_bom() {
+        let ix = LineIndex::new("\u{feff}<a>\n<b>");
+        assert_eq!(ix.locate(0), (1, 1));
+        assert_eq!(ix.locate(3), (1, 1));
+        assert_eq!(ix.locate(4), (1, 2));
+        assert_eq!(ix.locate(1), (1, 1));
+        assert_eq!(ix.locate(7), (2, 1));
+        assert_eq!(LineIndex::new("\u{feff}").locate(3), (1, 1));
+        assert_eq!(LineIndex::new("").locate(0), (1, 1));
     }
 
     #[test]

@@ -443,6 +443,20 @@ impl TesterSpec {
         self
     }
 
+    /// Adds the TLS extensions a TCP tester honours with `SSL="1"`, each overridable per real:
+    /// `ssl_verify` (bool, default false: the original never verifies, reals are addressed by
+    /// IP), `ssl_sni` (the server name to send and verify) and `ssl_ca` (a PEM file of trusted
+    /// roots). A user's own TCP-based tester calls this to accept them too.
+    pub fn with_tls_attrs(self) -> Self {
+        self.attr(
+            AttrSpec::new("ssl_verify", AttrType::Bool)
+                .default_value(AttrValue::Bool(false))
+                .per_real(),
+        )
+        .attr(AttrSpec::new("ssl_sni", AttrType::String { max_len: 256 }).per_real())
+        .attr(AttrSpec::new("ssl_ca", AttrType::Path { max_len: 4096 }).per_real())
+    }
+
     /// The spec of the attribute `name`.
     pub fn attr_spec(&self, name: &str) -> Option<&AttrSpec> {
         self.attrs.iter().find(|a| a.name == name)
@@ -487,11 +501,11 @@ impl TesterRegistry {
 
     /// The kinds of the original, with their attributes and our extensions:
     ///
-    /// * `tcp`: no attribute;
+    /// * `tcp`: the TLS extensions of [`TesterSpec::with_tls_attrs`] (used with `SSL="1"`);
     /// * `http`: `url` (required, ≤ 8192 bytes), `host` (required, ≤ 256), `naive` (default
     ///   true, the original's effective default), `retcode` (default `200`; extension: lists and
     ///   ranges), and the extensions `method` (GET | HEAD), `regex`, `digest` (32 hex digits,
-    ///   MD5 of the body), `ssl_verify` (default false), `ssl_sni`, `ssl_ca`;
+    ///   MD5 of the body), and the TLS extensions of [`TesterSpec::with_tls_attrs`];
     /// * `dns`: `request` (required, ≤ 254) and the extensions `qtype` (default SOA, one of
     ///   [`DNS_QTYPES`]) and `tcp_fallback` (default true);
     /// * `exec`: `exec` (required path; not per real) and `params` (≤ 1024);
@@ -501,7 +515,7 @@ impl TesterRegistry {
     pub fn builtin() -> Self {
         let mut r = Self::empty();
         let specs = [
-            TesterSpec::new("tcp", Transport::Tcp),
+            TesterSpec::new("tcp", Transport::Tcp).with_tls_attrs(),
             TesterSpec::new("http", Transport::Tcp)
                 .attr(
                     AttrSpec::new("url", AttrType::String { max_len: 8192 })
@@ -530,13 +544,7 @@ impl TesterRegistry {
                 )
                 .attr(AttrSpec::new("regex", AttrType::String { max_len: 1024 }).per_real())
                 .attr(AttrSpec::new("digest", AttrType::Hex { len: 32 }).per_real())
-                .attr(
-                    AttrSpec::new("ssl_verify", AttrType::Bool)
-                        .default_value(AttrValue::Bool(false))
-                        .per_real(),
-                )
-                .attr(AttrSpec::new("ssl_sni", AttrType::String { max_len: 256 }).per_real())
-                .attr(AttrSpec::new("ssl_ca", AttrType::Path { max_len: 4096 }).per_real()),
+                .with_tls_attrs(),
             TesterSpec::new("dns", Transport::Udp)
                 .attr(
                     AttrSpec::new("request", AttrType::String { max_len: 254 })

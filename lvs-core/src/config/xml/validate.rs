@@ -191,7 +191,7 @@ pub struct Real {
     pub weight: u32,
     /// `uthresh`, 0 = none.
     pub uthresh: u32,
-    /// `lthresh`, 0 = none.
+    /// `lthresh`, 0 = none; never above `uthresh` (the kernel refuses that with ERANGE).
     pub lthresh: u32,
     /// The port to test: the real's `testport`, else the tester's, else (for `no-test`) `port`.
     pub testport: u16,
@@ -838,17 +838,19 @@ impl<'a> Validator<'a> {
             .unwrap_or(port);
         let uthresh = e.opt("uthresh", values::uint)?.unwrap_or(0);
         let lthresh = e.opt("lthresh", values::uint)?.unwrap_or(0);
-        if let (true, Some(a)) = (uthresh > 0 && lthresh > uthresh, e.attr("lthresh")) {
-            return Err(e.at_attr(
-                a,
-                invalid(
-                    &a.value,
-                    format!(
-                        "lthresh must not exceed uthresh ({uthresh}); the kernel rejects it \
-                         (ERANGE)"
-                    ),
-                ),
-            ));
+        // The kernel refuses l_threshold > u_threshold with ERANGE, with no exception for an
+        // unset (0) upper threshold: a lower threshold needs an upper one at least as large.
+        if let (true, Some(a)) = (lthresh > uthresh, e.attr("lthresh")) {
+            let reason = if e.attr("uthresh").is_some() {
+                format!(
+                    "lthresh must not exceed uthresh ({uthresh}); the kernel rejects it (ERANGE)"
+                )
+            } else {
+                "lthresh needs an uthresh at least as large (without one the upper threshold is \
+                 0); the kernel rejects it (ERANGE)"
+                    .to_string()
+            };
+            return Err(e.at_attr(a, invalid(&a.value, reason)));
         }
         let real_rt = e.opt("rt", rt)?.unwrap_or(vrt);
         let forwarding = forwarding(

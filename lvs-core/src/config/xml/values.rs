@@ -106,7 +106,7 @@ pub(crate) fn boolean(value: &str) -> Result<bool, ParseErrorKind> {
     }
 }
 
-/// An IPv4 or IPv6 address that is not multicast (nor unspecified when `allow_unspecified` is
+/// An IPv4 or IPv6 address that is not multicast or 255.255.255.255 (nor unspecified when `allow_unspecified` is
 /// false).
 pub(crate) fn address(value: &str, allow_unspecified: bool) -> Result<IpAddr, ParseErrorKind> {
     let bad = |reason: &str| ParseErrorKind::InvalidAddress {
@@ -119,6 +119,9 @@ pub(crate) fn address(value: &str, allow_unspecified: bool) -> Result<IpAddr, Pa
         .map_err(|_| bad("not an IPv4 or IPv6 address"))?;
     if addr.is_multicast() {
         return Err(bad("multicast addresses are not allowed"));
+    }
+    if addr == IpAddr::V4(std::net::Ipv4Addr::BROADCAST) {
+        return Err(bad("the broadcast address is not allowed"));
     }
     if !allow_unspecified && addr.is_unspecified() {
         return Err(bad("the unspecified address is not allowed"));

@@ -8,4 +8,6 @@
 
 #![forbid(unsafe_code)]
 
+pub mod save;
+
 pub use lvs_core::model::{Operation, Table};

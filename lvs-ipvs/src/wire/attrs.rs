@@ -21,18 +21,26 @@ pub struct UnknownAttr {
 }
 
 impl UnknownAttr {
-    fn parse(buf: &NlaBuffer<&[u8]>) -> Self {
+    /// Keeps the attribute with its flag bits. Both `NLA_F_NESTED` and `NLA_F_NET_BYTEORDER` at
+    /// once is refused: no kernel sends it, and netlink-packet-core's emitter drops the second
+    /// bit (its `set_nested_flag` re-reads the masked kind), so it could not round-trip.
+    fn parse(buf: &NlaBuffer<&[u8]>) -> Result<Self, DecodeError> {
         let mut kind = buf.kind();
+        if buf.nested_flag() && buf.network_byte_order_flag() {
+            return Err(
+                format!("attribute {kind} has both NLA_F_NESTED and NLA_F_NET_BYTEORDER").into(),
+            );
+        }
         if buf.nested_flag() {
             kind |= NLA_F_NESTED;
         }
         if buf.network_byte_order_flag() {
             kind |= NLA_F_NET_BYTEORDER;
         }
-        Self {
+        Ok(Self {
             kind,
             value: buf.value().to_vec(),
-        }
+        })
     }
 }
 
@@ -206,7 +214,7 @@ impl<'a> Parseable<NlaBuffer<&'a [u8]>> for StatsAttr {
                 8 => Ok(StatsAttr::U64(f, u64_ne(v, "stats counter")?)),
                 n => Err(format!("stats counter {f:?}: {n} bytes, expected 4 or 8").into()),
             },
-            None => Ok(StatsAttr::Other(UnknownAttr::parse(buf))),
+            None => Ok(StatsAttr::Other(UnknownAttr::parse(buf)?)),
         }
     }
 }
@@ -323,7 +331,7 @@ impl<'a> Parseable<NlaBuffer<&'a [u8]>> for SvcAttr {
             10 => Stats(nest(v, "service STATS")?),
             11 => PeName(name(v, "service PE_NAME")?),
             12 => Stats64(nest(v, "service STATS64")?),
-            _ => Other(UnknownAttr::parse(buf)),
+            _ => Other(UnknownAttr::parse(buf)?),
         })
     }
 }
@@ -437,7 +445,7 @@ impl<'a> Parseable<NlaBuffer<&'a [u8]>> for DestAttr {
             13 => TunType(u8_of(v, "dest TUN_TYPE")?),
             14 => TunPort(u16_be(v, "dest TUN_PORT")?),
             15 => TunFlags(u16_ne(v, "dest TUN_FLAGS")?),
-            _ => Other(UnknownAttr::parse(buf)),
+            _ => Other(UnknownAttr::parse(buf)?),
         })
     }
 }
@@ -521,7 +529,7 @@ impl<'a> Parseable<NlaBuffer<&'a [u8]>> for DaemonAttr {
             6 => McastGroup6(Ipv6Addr::from(exact::<16>(v, "daemon MCAST_GROUP6")?)),
             7 => McastPort(u16_ne(v, "daemon MCAST_PORT")?),
             8 => McastTtl(u8_of(v, "daemon MCAST_TTL")?),
-            _ => Other(UnknownAttr::parse(buf)),
+            _ => Other(UnknownAttr::parse(buf)?),
         })
     }
 }
@@ -570,7 +578,7 @@ impl<'a> Parseable<NlaBuffer<&'a [u8]>> for InfoAttr {
         Ok(match buf.kind() {
             1 => InfoAttr::Version(u32_ne(v, "info VERSION")?),
             2 => InfoAttr::ConnTabSize(u32_ne(v, "info CONN_TAB_SIZE")?),
-            _ => InfoAttr::Other(UnknownAttr::parse(buf)),
+            _ => InfoAttr::Other(UnknownAttr::parse(buf)?),
         })
     }
 }
@@ -645,7 +653,7 @@ impl<'a> Parseable<NlaBuffer<&'a [u8]>> for CmdAttr {
             4 => TimeoutTcp(u32_ne(v, "TIMEOUT_TCP")?),
             5 => TimeoutTcpFin(u32_ne(v, "TIMEOUT_TCP_FIN")?),
             6 => TimeoutUdp(u32_ne(v, "TIMEOUT_UDP")?),
-            _ => Other(UnknownAttr::parse(buf)),
+            _ => Other(UnknownAttr::parse(buf)?),
         })
     }
 }

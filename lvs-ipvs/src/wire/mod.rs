@@ -277,6 +277,31 @@ impl ParseableParametrized<[u8], GenlHeader> for IpvsMessage {
     }
 }
 
+/// The model view of a `CMD_ATTR_SERVICE` nest of a reply (flags without `HASHED`, 64-bit
+/// statistics preferred). Fails on what the model cannot hold.
+pub fn service_status(attrs: &[SvcAttr]) -> Result<crate::ServiceStatus, WireError> {
+    crate::convert::decode_service(attrs).map_err(WireError)
+}
+
+/// The model view of a `CMD_ATTR_DEST` nest of a reply; `service_af` is used when the kernel
+/// sends no `DEST_ATTR_ADDR_FAMILY` (before Linux 3.18).
+pub fn destination_status(
+    attrs: &[DestAttr],
+    service_af: lvs_core::model::AddressFamily,
+) -> Result<crate::DestinationStatus, WireError> {
+    crate::convert::decode_dest(attrs, service_af).map_err(WireError)
+}
+
+/// The `CMD_ATTR_SERVICE` nest the client sends to add or edit `service`.
+pub fn service_attrs(service: &lvs_core::model::Service) -> Result<Vec<SvcAttr>, WireError> {
+    crate::convert::service_full(service).map_err(WireError)
+}
+
+/// The `CMD_ATTR_DEST` nest the client sends to add or edit `dest`.
+pub fn destination_attrs(dest: &lvs_core::model::Destination) -> Vec<DestAttr> {
+    crate::convert::dest_full(dest)
+}
+
 /// Parses a sequence of attributes of one space.
 pub(crate) fn parse_attrs<A>(buf: &[u8], what: &str) -> Result<Vec<A>, DecodeError>
 where

@@ -454,6 +454,9 @@ fn lengths_are_bounded() {
         &[14, 1, 0, 0, 2, 0, 1, 0],
         // a nest that is not 4-aligned
         &[1, 1, 0, 0, 9, 0, 1, 0, 5, 0, 99, 0, 1, 0, 0, 0],
+        // an unknown attribute with both NLA_F_NESTED and NLA_F_NET_BYTEORDER (found by the
+        // fuzz target: netlink-packet-core would re-emit it without the second flag)
+        &[14, 1, 0, 0, 8, 0, 99, 0xc0, 1, 2, 3, 4],
         // a stats counter of 2 bytes
         &[
             1, 1, 0, 0, 16, 0, 1, 0, 12, 0, 10, 0, 6, 0, 1, 0, 1, 0, 0, 0,

@@ -201,7 +201,8 @@ pub(crate) fn decode_service(attrs: &[SvcAttr]) -> Result<ServiceStatus, String>
             SvcAttr::Port(v) => port = Some(*v),
             SvcAttr::Fwmark(v) => fwmark = Some(*v),
             SvcAttr::SchedName(v) => sched = Some(v.as_str()),
-            SvcAttr::PeName(v) => pe = Some(v.clone()),
+            // An empty name is no engine (the kernel sends the attribute only with one).
+            SvcAttr::PeName(v) if !v.is_empty() => pe = Some(v.clone()),
             SvcAttr::Flags { flags: f, .. } => flags = Some(*f),
             SvcAttr::Timeout(v) => timeout = Some(*v),
             SvcAttr::Netmask(v) => netmask = Some(*v),

@@ -989,3 +989,118 @@ fn the_async_client_does_the_same() {
         assert!(c.services().await.expect("list").is_empty());
     });
 }
+
+/// The table whose kernel replies `tests/captures.rs` checks on the host (same values there).
+fn capture_table() -> Table {
+    let mut t = Table::new();
+    let s1 = tcp("10.90.0.1", 80);
+    let mut svc1 = svc(s1, "wlc");
+    svc1.persistence = Some(Persistence {
+        timeout: 120,
+        netmask: Netmask::V4("255.255.255.0".parse().expect("mask")),
+        engine: None,
+    });
+    t.insert_service(svc1);
+    let mut d = dest("10.90.1.1", 8080, 5, Forwarding::Masq);
+    d.upper_threshold = 1000;
+    d.lower_threshold = 100;
+    t.insert_destination(&s1, d).expect("svc");
+    let gue = Forwarding::Tunnel(Tunnel::Gue {
+        port: 6080,
+        csum: TunnelChecksum::Csum,
+    });
+    t.insert_destination(&s1, dest("10.90.1.2", 80, 3, gue))
+        .expect("svc");
+    let s2 = ServiceKey::Fwmark {
+        af: AddressFamily::Inet6,
+        mark: 42,
+    };
+    let mut svc2 = svc(s2, "sh");
+    svc2.sched_flags.fallback = true;
+    svc2.sched_flags.port = true;
+    t.insert_service(svc2);
+    t.insert_destination(&s2, dest("2001:db8:90::1", 0, 1, Forwarding::DirectRoute))
+        .expect("svc");
+    let s3 = udp("10.90.0.2", 5060);
+    let mut svc3 = svc(s3, "rr");
+    svc3.one_packet = true;
+    svc3.persistence = Some(Persistence {
+        timeout: 60,
+        netmask: Netmask::host(AddressFamily::Inet),
+        engine: Some("sip".into()),
+    });
+    t.insert_service(svc3);
+    t.insert_destination(&s3, dest("10.90.1.3", 5060, 2, Forwarding::Local))
+        .expect("svc");
+    t
+}
+
+/// Records the datagrams the kernel sends for each read, prints them on the console (one
+/// `LVS-IPVS-CAPTURE <name> <hex>` line per datagram, outside the test harness's capture) and,
+/// when `LVS_CAPTURE_DIR` is set, writes them to `<dir>/<name>.hex`. The files in
+/// `lvs-ipvs/testdata/` come from this test.
+#[test]
+#[ignore = "needs IPVS: run by scripts/kernel-tests.sh"]
+fn capture_kernel_replies() {
+    use std::sync::{Arc, Mutex};
+    let mut c = fresh();
+    let table = capture_table();
+    assert!(c
+        .apply(&table, UnmanagedPolicy::Delete)
+        .expect("apply")
+        .is_success());
+    let _ = c.stop_daemon(DaemonState::Master);
+    c.start_daemon(&SyncDaemon::new(DaemonState::Master, "lo", 7))
+        .expect("daemon");
+    let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let tap = seen.clone();
+    c.set_tap(Some(Box::new(move |d| {
+        tap.lock().expect("tap").push(d.to_vec())
+    })));
+    let s1 = tcp("10.90.0.1", 80);
+    let s2 = ServiceKey::Fwmark {
+        af: AddressFamily::Inet6,
+        mark: 42,
+    };
+    let record = |name: &str, c: &mut Client, f: &dyn Fn(&mut Client)| {
+        seen.lock().expect("tap").clear();
+        f(c);
+        let grams = std::mem::take(&mut *seen.lock().expect("tap"));
+        let hex: Vec<String> = grams
+            .iter()
+            .map(|g| g.iter().map(|b| format!("{b:02x}")).collect())
+            .collect();
+        let mut out = std::io::stdout().lock();
+        for h in &hex {
+            writeln!(out, "LVS-IPVS-CAPTURE {name} {h}").expect("console");
+        }
+        if let Ok(dir) = std::env::var("LVS_CAPTURE_DIR") {
+            std::fs::write(format!("{dir}/{name}.hex"), hex.join("\n") + "\n").expect("write");
+        }
+    };
+    record("info", &mut c, &|c| {
+        c.info().expect("info");
+    });
+    record("config", &mut c, &|c| {
+        c.timeouts().expect("timeouts");
+    });
+    record("services", &mut c, &|c| {
+        assert_eq!(c.services().expect("services").len(), 3);
+    });
+    record("dests_tcp", &mut c, &|c| {
+        assert_eq!(c.destinations(&s1).expect("dests").len(), 2);
+    });
+    record("dests_fwmark6", &mut c, &|c| {
+        assert_eq!(c.destinations(&s2).expect("dests").len(), 1);
+    });
+    record("daemons", &mut c, &|c| {
+        assert_eq!(c.daemons().expect("daemons").len(), 1);
+    });
+    record("error_eexist", &mut c, &|c| {
+        let s = table.get(&s1).expect("s1").service.clone();
+        assert_eq!(reason(c.add_service(&s)), Reason::ServiceExists);
+    });
+    c.set_tap(None);
+    c.stop_daemon(DaemonState::Master).expect("stop");
+    assert_eq!(c.table().expect("table"), table);
+}

@@ -2,7 +2,7 @@
 //!
 //! This is the codec layer: no socket, no model. Each nest level of the kernel's
 //! `include/uapi/linux/ip_vs.h` has its own attribute enum implementing netlink-packet-core's
-//! [`Nla`] and `Parseable<NlaBuffer>`; [`IpvsMessage`] implements netlink-packet-generic's
+//! `Nla` and `Parseable<NlaBuffer>`; [`IpvsMessage`] implements netlink-packet-generic's
 //! [`GenlFamily`] and is what travels after the 4-byte generic-netlink header.
 //!
 //! ```text

@@ -256,3 +256,156 @@ fn describe(op: &Operation) -> (Op, Object) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert;
+    use crate::wire::{CmdAttr, IpvsCmd, IpvsMessage};
+    use lvs_core::model::{Destination, Forwarding, Protocol, Scheduler, Service};
+
+    fn key(n: u8) -> ServiceKey {
+        ServiceKey::Inet {
+            protocol: Protocol::Tcp,
+            addr: std::net::IpAddr::from([10, 0, 0, n]),
+            port: 80,
+        }
+    }
+
+    fn service(n: u8) -> Service {
+        Service::new(key(n), Scheduler::new("rr").expect("rr"))
+    }
+
+    fn dest(n: u8, weight: u32) -> Destination {
+        Destination::new(
+            std::net::IpAddr::from([10, 1, 0, n]),
+            80,
+            weight,
+            Forwarding::DirectRoute,
+        )
+    }
+
+    /// What the kernel would answer a dump with: one message per nest.
+    fn dump_reply(op: Op, nests: Vec<CmdAttr>) -> Result<Vec<Reply>, Error> {
+        let payloads = nests
+            .into_iter()
+            .map(|n| IpvsMessage::new(IpvsCmd::NewService, vec![n]).emit_genl())
+            .collect();
+        Ok(vec![Reply {
+            op,
+            result: Ok(payloads),
+        }])
+    }
+
+    fn svc_nest(s: &Service) -> CmdAttr {
+        let mut attrs = convert::service_full(s).expect("encode");
+        // The kernel adds HASHED to the flags of every reply.
+        for a in &mut attrs {
+            if let crate::wire::SvcAttr::Flags { flags, .. } = a {
+                *flags |= crate::wire::SVC_F_HASHED;
+            }
+        }
+        CmdAttr::Service(attrs)
+    }
+
+    fn acks(reqs: &[Request]) -> Result<Vec<Reply>, Error> {
+        Ok(reqs
+            .iter()
+            .map(|r| Reply {
+                op: r.op,
+                result: Ok(vec![]),
+            })
+            .collect())
+    }
+
+    #[test]
+    fn an_empty_kernel_costs_one_dump_then_batches() {
+        let mut wanted = Table::new();
+        for n in 1..=3 {
+            wanted.insert_service(service(n));
+            wanted.insert_destination(&key(n), dest(n, 1)).expect("svc");
+        }
+        let mut plan = Plan::apply(&wanted, UnmanagedPolicy::Keep, 4);
+        let reqs = plan.next().expect("dump");
+        assert_eq!(reqs.len(), 1);
+        assert!(reqs[0].dump);
+        plan.complete(dump_reply(Op::ListServices, vec![]))
+            .expect("services");
+        let b1 = plan.next().expect("batch 1");
+        assert_eq!(b1.len(), 4);
+        plan.complete(acks(&b1)).expect("acks");
+        let b2 = plan.next().expect("batch 2");
+        assert_eq!(b2.len(), 2);
+        plan.complete(acks(&b2)).expect("acks");
+        assert!(plan.next().is_none());
+        assert_eq!(plan.report.changes(), 6);
+        assert!(plan.report.is_success());
+    }
+
+    #[test]
+    fn only_wanted_services_are_looked_into_and_one_weight_is_one_request() {
+        let mut wanted = Table::new();
+        wanted.insert_service(service(1));
+        wanted.insert_destination(&key(1), dest(1, 5)).expect("svc");
+        let mut plan = Plan::apply(&wanted, UnmanagedPolicy::Keep, 256);
+        plan.next().expect("dump");
+        // The kernel has the wanted service and an unmanaged one.
+        plan.complete(dump_reply(
+            Op::ListServices,
+            vec![svc_nest(&service(1)), svc_nest(&service(2))],
+        ))
+        .expect("services");
+        assert_eq!(plan.report.services_before, 2);
+        let reqs = plan.next().expect("dest dump");
+        assert_eq!(reqs.len(), 1);
+        assert!(reqs[0].dump);
+        assert_eq!(reqs[0].object, Object::Service(key(1)));
+        plan.complete(dump_reply(
+            Op::ListDestinations,
+            vec![CmdAttr::Dest(convert::dest_full(&dest(1, 4)))],
+        ))
+        .expect("dests");
+        let batch = plan.next().expect("the change");
+        assert_eq!(batch.len(), 1);
+        plan.complete(acks(&batch)).expect("ack");
+        assert!(plan.next().is_none());
+        assert_eq!(
+            plan.report.results[0].operation,
+            Operation::EditDestination {
+                service: key(1),
+                dest: dest(1, 5)
+            }
+        );
+    }
+
+    #[test]
+    fn a_failed_send_marks_its_operations_and_the_rest_not_sent() {
+        let ops: Vec<Operation> = (1..=5).map(|n| Operation::AddService(service(n))).collect();
+        let mut plan = Plan::execute(&ops, 2);
+        let b1 = plan.next().expect("batch");
+        let mut replies = acks(&b1).expect("acks");
+        replies[1].result = Err(Error::kernel(
+            Op::AddService,
+            Object::Service(key(2)),
+            libc::EEXIST,
+        ));
+        plan.complete(Ok(replies)).expect("first batch");
+        plan.next().expect("batch 2");
+        plan.complete(Err(Error::Io {
+            op: Op::AddService,
+            source: std::io::Error::from_raw_os_error(libc::EBADF),
+        }))
+        .expect("a send error is reported per operation");
+        assert!(plan.next().is_none());
+        let r = &plan.report.results;
+        assert_eq!(r.len(), 5);
+        assert!(r[0].result.is_ok());
+        assert_eq!(
+            r[1].result.as_ref().err().and_then(Error::reason),
+            Some(crate::Reason::ServiceExists)
+        );
+        assert!(r[2..]
+            .iter()
+            .all(|r| matches!(r.result, Err(Error::NotSent { .. }))));
+    }
+}

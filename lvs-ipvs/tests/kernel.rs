@@ -943,6 +943,7 @@ fn one_failed_operation_does_not_stop_the_others() {
         }));
 }
 
+#[cfg(feature = "tokio")]
 #[test]
 #[ignore = "needs IPVS: run by scripts/kernel-tests.sh"]
 fn the_async_client_does_the_same() {

@@ -1105,3 +1105,54 @@ fn capture_kernel_replies() {
     c.stop_daemon(DaemonState::Master).expect("stop");
     assert_eq!(c.table().expect("table"), table);
 }
+
+#[test]
+#[ignore = "needs IPVS: run by scripts/kernel-tests.sh"]
+fn apply_of_thousands_is_batched_and_a_weight_change_stays_one_request() {
+    let mut c = fresh();
+    let mut wanted = Table::new();
+    for i in 0..1500u32 {
+        let key = tcp(&format!("10.82.{}.{}", i / 250, 1 + i % 250), 80);
+        wanted.insert_service(svc(key, "wrr"));
+        for j in 1..=3u32 {
+            let d = dest(
+                &format!("10.83.{}.{}", j, 1 + i % 250),
+                80,
+                j,
+                Forwarding::DirectRoute,
+            );
+            wanted.insert_destination(&key, d).expect("svc");
+        }
+    }
+    let batch = Options::default().batch_size as u64;
+    let started = std::time::Instant::now();
+    let r = c
+        .apply(&wanted, UnmanagedPolicy::Delete)
+        .expect("cold apply");
+    println!(
+        "cold apply of 1500 x 3: {:?}, {} sends",
+        started.elapsed(),
+        r.sends
+    );
+    assert!(r.is_success());
+    assert_eq!(r.changes(), 6000);
+    assert_eq!((r.requests, r.dumps), (6001, 1));
+    assert_eq!(r.sends, 1 + 6000u64.div_ceil(batch));
+    assert_eq!(c.table().expect("table"), wanted);
+
+    let key = tcp("10.82.3.7", 80);
+    let mut d = *wanted
+        .get(&key)
+        .expect("service")
+        .destinations
+        .values()
+        .next()
+        .expect("dest");
+    d.weight = 100;
+    wanted.insert_destination(&key, d).expect("svc");
+    let r = c.apply(&wanted, UnmanagedPolicy::Delete).expect("weight");
+    assert_eq!((r.changes(), r.requests - r.dumps, r.dumps), (1, 1, 1501));
+    let r = c.apply(&wanted, UnmanagedPolicy::Delete).expect("again");
+    assert_eq!((r.changes(), r.requests - r.dumps), (0, 0));
+    assert_ipvsadm_sees(&wanted);
+}

@@ -69,7 +69,7 @@ impl fmt::Display for Op {
             Op::ListDaemons => "list sync daemons",
             Op::StartDaemon => "start sync daemon",
             Op::StopDaemon => "stop sync daemon",
-            Op::Zero => "zero counters of",
+            Op::Zero => "zero counters",
             Op::Flush => "flush",
             Op::Info => "get IPVS info",
         })

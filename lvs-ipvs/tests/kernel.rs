@@ -996,6 +996,34 @@ fn the_async_client_does_the_same() {
             .expect("delete dest");
         c.delete_service(&key).await.expect("delete");
         assert!(c.services().await.expect("list").is_empty());
+
+        // Lost answers are reported, not waited for, here too.
+        let mut tiny = lvs_ipvs::AsyncClient::with_options(Options {
+            recv_buffer: 4096,
+            batch_size: 1000,
+            ..Options::default()
+        })
+        .await
+        .expect("client");
+        let ops: Vec<Operation> = (0..1000u32)
+            .map(|i| {
+                Operation::AddService(svc(
+                    tcp(&format!("10.84.{}.{}", i / 250, 1 + i % 250), 80),
+                    "rr",
+                ))
+            })
+            .collect();
+        let results = tiny.execute(&ops).await;
+        let lost = results
+            .iter()
+            .filter(|r| matches!(r.result, Err(Error::ReplyLost { .. })))
+            .count();
+        assert_eq!(
+            results.iter().filter(|r| r.result.is_ok()).count() + lost,
+            1000
+        );
+        assert!(lost > 0);
+        assert_eq!(c.services().await.expect("list").len(), 1000);
     });
 }
 

@@ -65,7 +65,7 @@ apt_update_once() {
   fi
 }
 missing=()
-for pkg in qemu-system-x86 busybox-static kmod cpio ipvsadm jq; do
+for pkg in qemu-system-x86 busybox-static kmod cpio ipvsadm jq file; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -92,7 +92,7 @@ if [ ! -s "$DEBS/kernel-deb" ] || [ ! -f "$DEBS/$(cat "$DEBS/kernel-deb")" ]; th
   rm -f "$DEBS"/*.deb
   apt_download "$KERNEL_PACKAGE"
   meta=$(ls "$DEBS"/"${KERNEL_PACKAGE}"_*.deb)
-  real=$(dpkg-deb -f "$meta" Depends | tr ',|' '\n\n' | grep -o 'linux-image-[0-9][^ ]*' | head -n 1)
+  real=$(dpkg-deb -f "$meta" Depends | tr ',|' '\n' | grep -o 'linux-image-[0-9][^ ]*' | head -n 1)
   [ -n "$real" ] || die "no kernel image in the Depends of $meta"
   apt_download "$real"
   (cd "$DEBS" && ls "${real}"_*.deb) > "$DEBS/kernel-deb"
@@ -111,7 +111,7 @@ VMLINUZ=$KROOT/boot/vmlinuz-$KVER
 echo "kernel $KVER from $(basename "$KDEB")"
 
 # --- guest binaries (static, for the gnu target so proc-macros and build scripts stay dynamic) ---
-export RUSTFLAGS="-C target-feature=+crt-static"
+export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static"
 RUN=() # commands the guest runs, in order
 COPY=() # files copied into the initramfs at their absolute host path
 
@@ -213,7 +213,7 @@ timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
   -serial stdio \
   -kernel "$VMLINUZ" -initrd "$INITRD" \
   -append "console=ttyS0 quiet loglevel=4 panic=-1" \
-  </dev/null 2>&1 | tr -d '\r' | tee "$CONSOLE"
+  </dev/null 2>&1 | sed -u 's/\r$//' | tee "$CONSOLE"
 qemu_status=${PIPESTATUS[0]}
 set -e
 elapsed=$(($(date +%s) - start))

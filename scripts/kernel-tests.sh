@@ -55,6 +55,14 @@ die() {
   exit 1
 }
 
+# One run at a time per checkout: runs share target/kernel.
+mkdir -p "$WORK"
+exec 9>"$WORK/lock"
+if ! flock -n 9; then
+  echo "kernel-tests: waiting for another run in this checkout to finish"
+  flock 9
+fi
+
 # --- host packages -------------------------------------------------------------------------------
 log "host packages"
 apt_updated=

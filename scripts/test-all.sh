@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine with the Rust toolchain: installs what
 # the tests need, checks formatting and lints, runs the unit, property, format, loader and CLI
-# tests, and builds every fuzz target (and runs each briefly as a smoke test).
+# tests, the kernel tests in a real IPVS kernel under qemu (scripts/kernel-tests.sh, as root: it
+# installs qemu and fetches Debian's kernel package), and builds every fuzz target (and runs each
+# briefly as a smoke test).
 #
 # This is the README's "run every test" command; .ci/run calls it.
 #
 # Environment:
 #   FUZZ_SECONDS  seconds to run each fuzz target (default 10; 0 = build only)
+#   KERNEL_TESTS  1 = run the kernel tests (default); 0 = skip them (a machine without qemu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +45,13 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 log "tests"
 cargo test --workspace --locked
+
+log "kernel tests (real IPVS under qemu)"
+if [ "${KERNEL_TESTS:-1}" = 1 ]; then
+  bash scripts/kernel-tests.sh
+else
+  echo "skipped (KERNEL_TESTS=${KERNEL_TESTS})"
+fi
 
 log "library examples"
 cargo run -q --locked -p lvs-core --example wanted_table -- examples/surealived/demo.xml

@@ -9,7 +9,8 @@
 //! The program gets its own process group. When it exits, whatever it left running in its group
 //! is killed (SIGKILL to the group); at the deadline the whole group is killed and the test
 //! fails with [`Failure::Timeout`] in [`Phase::Exec`]. The program is always reaped: no zombie
-//! is left. Its output (stdout and stderr in arrival order) is read as it comes, so a chatty
+//! is left. A probe abandoned half-way (its future dropped) kills the group too, and tokio
+//! reaps the program in the background. Its output (stdout and stderr in arrival order) is read as it comes, so a chatty
 //! program never blocks on a full pipe; the first [`ExecProber::max_output`] bytes are kept in
 //! [`Outcome::output`] and the rest is counted and dropped.
 //!
@@ -127,16 +128,13 @@ impl ExecProber {
                 other => other,
             })?;
         // The group's ID is the child's PID (process_group(0)); taken before the child is reaped.
-        let group = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .map(Pid::from_raw);
-        let kill_group = || {
-            if let Some(g) = group {
-                // ESRCH: nobody left in the group.
-                let _ = killpg(g, Signal::SIGKILL);
-            }
-        };
+        // If the probe is abandoned (its future dropped), the guard kills the group.
+        let mut group = GroupGuard(
+            child
+                .id()
+                .and_then(|id| i32::try_from(id).ok())
+                .map(Pid::from_raw),
+        );
         let mut out = child.stdout.take();
         let mut err = child.stderr.take();
         let mut capture = Capture::new(self.max_output);
@@ -157,18 +155,18 @@ impl ExecProber {
         };
         let result = match status {
             None => {
-                kill_group();
+                group.kill();
                 // Reap: SIGKILL cannot be ignored, so this is quick.
                 let _ = child.wait().await;
                 Err(Failure::Timeout { phase: Phase::Exec })
             }
             Some(Err(e)) => {
-                kill_group();
+                group.kill();
                 Err(io_failure(&e, Phase::Exec))
             }
             Some(Ok(status)) => {
                 // What the program left behind in its group does not outlive the test.
-                kill_group();
+                group.kill();
                 match (status.code(), status.signal()) {
                     (Some(0), _) => Ok(()),
                     (Some(code), _) => Err(Failure::ExecExit { code }),
@@ -211,6 +209,24 @@ impl ExecProber {
             total: capture.total,
         });
         result
+    }
+}
+
+/// Kills a process group once: explicitly, or when dropped.
+struct GroupGuard(Option<Pid>);
+
+impl GroupGuard {
+    fn kill(&mut self) {
+        if let Some(g) = self.0.take() {
+            // ESRCH: nobody left in the group.
+            let _ = killpg(g, Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

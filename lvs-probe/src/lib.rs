@@ -55,8 +55,8 @@ pub use exec::ExecProber;
 pub use http::{HttpLimits, HttpProber};
 pub use notest::NoTestProber;
 pub use outcome::{
-    BodyCheck, Captured, Chunk, ConnProblem, Direction, Failure, Outcome, Phase, Recorder, Timings,
-    Transcript,
+    utc_stamp, BodyCheck, Captured, Chunk, ConnProblem, Direction, Failure, Outcome, Phase,
+    Recorder, Timings, Transcript,
 };
 pub use prober::{Prober, ProberRegistry};
 pub use target::Target;

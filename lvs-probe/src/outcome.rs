@@ -271,6 +271,47 @@ pub struct Transcript {
     pub chunks: Vec<Chunk>,
 }
 
+impl Transcript {
+    /// Appends the conversation to `out` in the original's communication-dump format (§3.11 of
+    /// the reference): per chunk, the time as `stamp` writes it, one space, the tag, a newline,
+    /// the raw bytes and a newline. [`utc_stamp`] writes the original's timestamp in UTC; the
+    /// original used local time.
+    pub fn render(&self, out: &mut Vec<u8>, stamp: impl Fn(SystemTime) -> String) {
+        for c in &self.chunks {
+            out.extend_from_slice(stamp(c.at).as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(c.direction.tag().as_bytes());
+            out.push(b'\n');
+            out.extend_from_slice(&c.bytes);
+            out.push(b'\n');
+        }
+    }
+}
+
+/// `[YYYY-MM-DD HH:MM:SS.uuuuuu]` in UTC, the timestamp of the communication dump.
+pub fn utc_stamp(t: SystemTime) -> String {
+    let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "[{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:06}]",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        since.subsec_micros()
+    )
+}
+
 /// What a program run by `exec` printed (stdout and stderr in arrival order), bounded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Captured {
@@ -434,6 +475,36 @@ mod tests {
             dirs,
             [Direction::Sent, Direction::Received, Direction::Eof],
             "empty reads are not chunks"
+        );
+    }
+
+    #[test]
+    fn transcript_renders_in_the_originals_format() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_micros(1_709_260_245_123_456);
+        assert_eq!(utc_stamp(at), "[2024-03-01 02:30:45.123456]");
+        assert_eq!(
+            utc_stamp(SystemTime::UNIX_EPOCH),
+            "[1970-01-01 00:00:00.000000]"
+        );
+        let chunk = |direction, bytes: &[u8]| Chunk {
+            at,
+            direction,
+            bytes: bytes.to_vec(),
+        };
+        let t = Transcript {
+            chunks: vec![
+                chunk(Direction::Sent, b"GET / HTTP/1.0\r\n\r\n"),
+                chunk(Direction::Received, b"HTTP/1.0 200 OK\r\n"),
+                chunk(Direction::Eof, b""),
+            ],
+        };
+        let mut out = Vec::new();
+        t.render(&mut out, utc_stamp);
+        assert_eq!(
+            String::from_utf8(out).expect("text"),
+            "[2024-03-01 02:30:45.123456]  sd_write ->\nGET / HTTP/1.0\r\n\r\n\n\
+             [2024-03-01 02:30:45.123456]  sd_read <-\nHTTP/1.0 200 OK\r\n\n\
+             [2024-03-01 02:30:45.123456]  sd_eof <-\n\n"
         );
     }
 

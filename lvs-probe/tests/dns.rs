@@ -304,3 +304,21 @@ async fn port_unreachable_is_refused() {
         .await;
     assert_eq!(outcome.result, Err(Failure::Refused));
 }
+
+#[tokio::test]
+async fn ipv6_loopback() {
+    let socket = UdpSocket::bind("[::1]:0").await.expect("bind ::1");
+    let addr = socket.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((n, peer)) = socket.recv_from(&mut buf).await {
+            let q = Message::from_vec(&buf[..n]).expect("query decodes");
+            let reply = bytes(good(q)).expect("reply");
+            let _ = socket.send_to(&reply, peer).await;
+        }
+    });
+    let outcome = DnsProber::new()
+        .probe(&target(addr), deadline_in(2000))
+        .await;
+    assert_eq!(outcome.result, Ok(()));
+}

@@ -217,3 +217,41 @@ async fn a_missing_program() {
         "{o:?}"
     );
 }
+
+#[tokio::test]
+async fn an_abandoned_probe_kills_the_group() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pidfile = dir.path().join("pids");
+    let hang = script(
+        dir.path(),
+        "hang.sh",
+        r#"echo $$ > "$3"; sleep 30 & echo $! >> "$3"; wait"#,
+    );
+    let prober = ExecProber::new();
+    let t = target(&hang, "127.0.0.1", pidfile.to_str());
+    // The engine may drop a probe (the real was removed): the group must not outlive it.
+    let mut started = false;
+    for _ in 0..5 {
+        let r = tokio::time::timeout(
+            Duration::from_millis(500),
+            prober.probe(&t, deadline_in(10_000)),
+        )
+        .await;
+        match r {
+            Err(_) => {
+                started = true;
+                break;
+            }
+            Ok(o) => assert!(
+                matches!(&o.result, Err(Failure::Io { errno: Some(e), .. }) if *e == nix::errno::Errno::ETXTBSY as i32),
+                "{o:?}"
+            ),
+        }
+    }
+    assert!(started, "the script never ran");
+    let pids = pids(&pidfile);
+    assert_eq!(pids.len(), 2, "the script and its sleep");
+    for pid in pids {
+        assert!(wait_dead(pid, 2000).await, "process {pid} survived");
+    }
+}

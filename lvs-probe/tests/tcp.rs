@@ -107,3 +107,18 @@ async fn an_unusable_ssl_setting_fails_before_connecting() {
     );
     assert_eq!(outcome.timings.connect, None);
 }
+
+#[tokio::test]
+async fn ipv6_loopback() {
+    let listener = TcpListener::bind("[::1]:0").await.expect("bind ::1");
+    let addr = listener.local_addr().expect("addr");
+    let outcome = TcpProber::new()
+        .probe(&target(addr), deadline_in(2000))
+        .await;
+    assert_eq!(outcome.result, Ok(()));
+    drop(listener);
+    let outcome = TcpProber::new()
+        .probe(&target(addr), deadline_in(2000))
+        .await;
+    assert_eq!(outcome.result, Err(Failure::Refused));
+}

@@ -52,7 +52,9 @@ pub trait Prober: fmt::Debug + Send + Sync + 'static {
 
     /// Tests `target` once. Every step of the test ends by `deadline` (a total deadline, not one
     /// per read): when it passes, the probe returns a timeout failure with the phase it was in.
-    /// A probe never panics on what a real sends.
+    /// A probe never panics on what a real sends. Dropping the returned future abandons the
+    /// probe cleanly: sockets are closed (with a RST) and an `exec` program's process group is
+    /// killed.
     async fn probe(&self, target: &Target, deadline: Instant) -> Outcome;
 
     /// Drops whatever the prober keeps for `target` (the real was removed or changed). The

@@ -1,5 +1,6 @@
 //! What a probe tests: one real server as its tester sees it.
 
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
 use lvs_core::config::xml::{AttrValue, ModuleAttrs, Real, Tester};
@@ -9,7 +10,7 @@ use lvs_core::config::xml::{AttrValue, ModuleAttrs, Real, Tester};
 /// by the real's, defaults filled in by `lvs-core`'s loader).
 ///
 /// Two targets that compare equal are the same test: an engine may run it once for several
-/// virtuals and share the outcome.
+/// virtuals and share the outcome (targets hash consistently with equality, to key a map).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// The real's address.
@@ -82,6 +83,21 @@ impl Target {
     }
 }
 
+impl Hash for Target {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.addr.hash(state);
+        self.port.hash(state);
+        self.kind.hash(state);
+        self.ssl.hash(state);
+        self.transcript.hash(state);
+        // Attribute values have no Hash of their own; equal values print the same.
+        for (name, value) in self.attrs.iter() {
+            name.hash(state);
+            value.to_string().hash(state);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +120,18 @@ mod tests {
         assert_eq!(t.attrs.str("url"), Some("/health"));
         assert_eq!(t.attrs.str("host"), Some("a.example"));
         assert_eq!(t.attrs.bool("naive"), Some(true));
+    }
+
+    #[test]
+    fn identical_tests_are_one_key() {
+        use std::collections::HashSet;
+        let ip = "127.0.0.1".parse().expect("ip");
+        let a = Target::new("http", ip, 80).str_attr("url", "/");
+        let mut set = HashSet::new();
+        set.insert(a.clone());
+        assert!(set.contains(&Target::new("http", ip, 80).str_attr("url", "/")));
+        assert!(!set.contains(&a.clone().str_attr("url", "/x")));
+        assert!(!set.contains(&a.clone().with_ssl(true)));
+        assert!(!set.contains(&Target::new("http", ip, 81).str_attr("url", "/")));
     }
 }

@@ -33,6 +33,7 @@ use async_trait::async_trait;
 use lvs_core::config::xml::{StatusCodes, TesterSpec};
 use md5::{Digest, Md5};
 use regex::bytes::Regex;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use crate::net::{recv, send, Connector};
@@ -650,17 +651,30 @@ impl HttpProber {
         let host = target.attrs.str("host").ok_or_else(|| missing("host"))?;
         let req = request(check.method, url, host)?;
         let mut conn = self.connector.connect(target, deadline, rec).await?;
-        send(&mut conn, &req, deadline, rec).await?;
-        let mut reader = ResponseReader::new(&check);
-        let mut buf = vec![0u8; 8192];
-        loop {
-            let n = recv(&mut conn, &mut buf, deadline, reader.phase(), rec).await?;
-            if n == 0 {
-                return reader.eof();
-            }
-            if reader.feed(&buf[..n])? == Progress::Done {
-                return Ok(());
-            }
+        exchange(&mut conn, &req, &check, deadline, rec).await
+    }
+}
+
+/// Sends `request` on an open connection and judges the response with `check`, all by
+/// `deadline`. The prober calls it after connecting; it works on any stream (a test can drive it
+/// over an in-memory pipe on tokio's paused clock).
+pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut S,
+    request: &[u8],
+    check: &HttpCheck,
+    deadline: Instant,
+    rec: &mut Recorder,
+) -> Result<(), Failure> {
+    send(conn, request, deadline, rec).await?;
+    let mut reader = ResponseReader::new(check);
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = recv(conn, &mut buf, deadline, reader.phase(), rec).await?;
+        if n == 0 {
+            return reader.eof();
+        }
+        if reader.feed(&buf[..n])? == Progress::Done {
+            return Ok(());
         }
     }
 }

@@ -360,3 +360,35 @@ async fn bad_attributes_are_config_failures() {
         "{outcome:?}"
     );
 }
+
+/// The same drip on tokio's paused clock, over an in-memory pipe: the failure comes exactly at
+/// the deadline, without waiting for real seconds.
+#[tokio::test(start_paused = true)]
+async fn drip_on_the_paused_clock() {
+    use lvs_probe::http::{exchange, request, HttpCheck, Method};
+    use lvs_probe::Recorder;
+    let (mut client, mut server) = tokio::io::duplex(1024);
+    tokio::spawn(async move {
+        let mut req = [0u8; 256];
+        let _ = tokio::io::AsyncReadExt::read(&mut server, &mut req).await;
+        for b in b"HTTP/1.0 200 OK\r\n\r\n" {
+            if server.write_all(&[*b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let check = HttpCheck::status(lvs_core::config::xml::StatusCodes::parse("200").expect("codes"));
+    let req = request(Method::Get, "/", "h").expect("request");
+    let start = Instant::now();
+    let deadline = start + Duration::from_millis(4500);
+    let mut rec = Recorder::new(false);
+    let result = exchange(&mut client, &req, &check, deadline, &mut rec).await;
+    assert_eq!(result, Err(Failure::Timeout { phase: Phase::Head }));
+    assert_eq!(start.elapsed(), Duration::from_millis(4500));
+    let outcome = rec.finish(result);
+    assert_eq!(
+        outcome.bytes_received, 5,
+        "one byte a second: t = 0, 1, 2, 3, 4"
+    );
+}

@@ -157,7 +157,7 @@ async fn verification_against_a_given_ca_and_name() {
 async fn garbage_instead_of_tls() {
     // A plain HTTP server answers our ClientHello with text.
     let addr = serve(|mut s: TcpStream| async move {
-        let mut buf = [0u8; 512];
+        let mut buf = [0u8; 4096];
         let _ = s.read(&mut buf).await;
         let _ = s
             .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
@@ -195,7 +195,7 @@ async fn silent_server_times_out_in_the_handshake() {
 #[tokio::test]
 async fn closed_during_the_handshake() {
     let addr = serve(|mut s: TcpStream| async move {
-        let mut buf = [0u8; 512];
+        let mut buf = [0u8; 4096];
         let _ = s.read(&mut buf).await;
     })
     .await;

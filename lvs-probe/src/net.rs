@@ -197,8 +197,8 @@ fn tls_failure(e: &io::Error) -> Failure {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
     match rustls_error {
-        Some(rustls::Error::InvalidCertificate(c)) => Failure::Certificate {
-            reason: format!("{c:?}"),
+        Some(e @ rustls::Error::InvalidCertificate(_)) => Failure::Certificate {
+            reason: e.to_string(),
         },
         Some(other) => Failure::TlsHandshake {
             reason: other.to_string(),

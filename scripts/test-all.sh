@@ -25,6 +25,17 @@ if [ ! -f /etc/services ]; then
     echo "warning: /etc/services is missing; the built-in port table is used" >&2
   fi
 fi
+# lvs-probe's daemon tests start a real nginx (http, https) and NSD (authoritative DNS) on
+# loopback addresses with their own temporary configuration.
+if [ ! -x /usr/sbin/nginx ] || [ ! -x /usr/sbin/nsd ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light nsd ||
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx nsd
+  else
+    echo "warning: nginx or nsd is missing; lvs-probe's daemon tests will fail" >&2
+  fi
+fi
 
 log "toolchain"
 cargo --version
@@ -56,6 +67,7 @@ fi
 log "library examples"
 cargo run -q --locked -p lvs-core --example wanted_table -- examples/surealived/demo.xml
 cargo run -q --locked -p lvs-core --example custom_tester
+cargo run -q --locked -p lvs-probe --example custom_prober
 
 log "lvs-core has no tokio"
 if cargo tree -p lvs-core -e normal --locked | grep -q tokio; then

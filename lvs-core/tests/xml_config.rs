@@ -186,7 +186,9 @@ fn tester_defaults() {
     assert_eq!((t.retries2ok, t.retries2fail), (1, 1));
     assert!(!t.remove_on_fail && !t.debugcomm && !t.logmicro && !t.ssl);
     assert_eq!(t.stats_samples, 20);
-    assert!(t.attrs.is_empty());
+    // tcp's only module attribute with a default: the TLS extension `ssl_verify` (off)
+    assert_eq!(t.attrs.bool("ssl_verify"), Some(false));
+    assert_eq!(t.attrs.str("ssl_sni"), None);
     let n = &cfg.virtuals[0].notifiers;
     assert_eq!((n.up.as_ref(), n.down.as_ref()), (None, None));
     assert_eq!(n.min_reals, Threshold::Absolute(0));
@@ -620,11 +622,11 @@ fn tester_attribute_errors() {
         ),
         (
             r#"proto="tcp" testport="1" exec="/bin/true""#,
-            "t.xml:1:111: <tester>: unknown attribute `exec`; allowed: proto, testport, loopdelay, timeout, retries2ok, retries2fail, remove_on_fail, debugcomm, logmicro, stats_samples, SSL, notify_up, notify_down, notify_min_reals, notify_min_weight, real_notify_up, real_notify_down",
+            "t.xml:1:111: <tester>: unknown attribute `exec`; allowed: proto, testport, loopdelay, timeout, retries2ok, retries2fail, remove_on_fail, debugcomm, logmicro, stats_samples, SSL, notify_up, notify_down, notify_min_reals, notify_min_weight, real_notify_up, real_notify_down, ssl_verify, ssl_sni, ssl_ca",
         ),
         (
             r#"proto="tcp" testport="1" ssl="1""#,
-            "t.xml:1:111: <tester>: unknown attribute `ssl` (did you mean `SSL`?); allowed: proto, testport, loopdelay, timeout, retries2ok, retries2fail, remove_on_fail, debugcomm, logmicro, stats_samples, SSL, notify_up, notify_down, notify_min_reals, notify_min_weight, real_notify_up, real_notify_down",
+            "t.xml:1:111: <tester>: unknown attribute `ssl` (did you mean `SSL`?); allowed: proto, testport, loopdelay, timeout, retries2ok, retries2fail, remove_on_fail, debugcomm, logmicro, stats_samples, SSL, notify_up, notify_down, notify_min_reals, notify_min_weight, real_notify_up, real_notify_down, ssl_verify, ssl_sni, ssl_ca",
         ),
     ];
     for (attrs, want) in cases {

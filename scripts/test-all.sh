@@ -94,6 +94,21 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
     corpus="fuzz/corpus/$target"
     mkdir -p "$corpus"
     for f in $(seed_files "$target"); do cp "$f" "$corpus/seed-$(basename "$f")"; done
+    if [ "$target" = ipvs_reply ]; then
+      # Replies captured from the kernel (lvs-ipvs/testdata, one netlink message in hex per line):
+      # the generic-netlink payload after the 16-byte nlmsghdr is what the target parses.
+      python3 - "$corpus" lvs-ipvs/testdata/*.hex <<'PY'
+import sys
+out = sys.argv[1]
+for path in sys.argv[2:]:
+    for i, line in enumerate(open(path)):
+        line = line.strip()
+        if line and not line.startswith('#'):
+            data = bytes.fromhex(line)[16:]
+            name = path.rsplit('/', 1)[-1].removesuffix('.hex')
+            open(f"{out}/seed-{name}-{i}", "wb").write(data)
+PY
+    fi
     logf="target/fuzz-$target.log"
     mkdir -p target
     if ! (cd fuzz && cargo +nightly fuzz run -O "$target" "../$corpus" -- \

@@ -1066,3 +1066,30 @@ fn tls_extensions_on_a_tcp_tester() {
     .expect_err("dns has no TLS");
     assert!(e.to_string().contains("ssl_verify"), "{e}");
 }
+
+/// A body `regex` that does not compile is an error of the file, at its attribute.
+#[test]
+fn a_bad_body_regex_is_refused_at_load() {
+    let xml = |re: &str| {
+        format!(
+            r#"<surealived><virtual name="v" {V}>
+  <tester proto="http" testport="80" url="/" host="h" regex="{re}"/>
+</virtual></surealived>"#
+        )
+    };
+    let cfg = parse(&xml("^OK [0-9]+$"));
+    assert_eq!(
+        cfg.virtuals[0].tester.attrs.str("regex"),
+        Some("^OK [0-9]+$")
+    );
+    let e = parse_service_xml(&xml("(unclosed"), "t.xml", &TesterRegistry::builtin())
+        .expect_err("bad regex");
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("t.xml:2:")
+            && msg.contains(
+                "attribute `regex`: invalid value `(unclosed`: not a valid regular expression"
+            ),
+        "{msg}"
+    );
+}

@@ -486,6 +486,31 @@ impl Default for TesterRegistry {
     }
 }
 
+/// Checks an `http` tester's `regex`: at most 1024 bytes, and it compiles (with the syntax and
+/// size limit the prober uses), so that a bad pattern is an error of the file, not of every test.
+fn body_regex(value: &str) -> Result<AttrValue, String> {
+    if value.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if value.len() > 1024 {
+        return Err(format!("{} bytes, at most 1024 are allowed", value.len()));
+    }
+    regex::bytes::Regex::new(value).map_err(|e| {
+        // The crate's message spans several lines (the pattern with a caret): keep the last one.
+        let msg = e.to_string();
+        let last = msg
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        format!(
+            "not a valid regular expression: {}",
+            last.trim().trim_start_matches("error: ")
+        )
+    })?;
+    Ok(AttrValue::String(value.to_string()))
+}
+
 /// The DNS query types the `dns` tester accepts in `qtype`.
 pub const DNS_QTYPES: &[&str] = &[
     "A", "AAAA", "SOA", "NS", "MX", "TXT", "CNAME", "PTR", "SRV", "ANY",
@@ -542,7 +567,17 @@ impl TesterRegistry {
                         .default_value(AttrValue::String("GET".into()))
                         .per_real(),
                 )
-                .attr(AttrSpec::new("regex", AttrType::String { max_len: 1024 }).per_real())
+                .attr(
+                    AttrSpec::new(
+                        "regex",
+                        AttrType::Custom {
+                            expected:
+                                "a regular expression (Rust `regex` syntax), at most 1024 bytes",
+                            parse: body_regex,
+                        },
+                    )
+                    .per_real(),
+                )
                 .attr(AttrSpec::new("digest", AttrType::Hex { len: 32 }).per_real())
                 .with_tls_attrs(),
             TesterSpec::new("dns", Transport::Udp)

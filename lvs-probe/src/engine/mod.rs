@@ -48,7 +48,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use lvs_core::config::surealived_cfg::MainConfig;
-use lvs_core::config::xml::ServiceConfig;
+use lvs_core::config::xml::{ModuleAttrs, ServiceConfig};
 use lvs_core::model::{DestKey, ServiceKey};
 use lvs_core::state::{Hysteresis, Transition};
 use rand::rngs::StdRng;
@@ -416,6 +416,8 @@ impl Engine {
             let t = &v.tester;
             let debugcomm = self.config.debug_comm && t.debugcomm;
             let mut reals = Vec::with_capacity(v.reals.len());
+            // One copy of equal attribute sets (most reals have their tester's).
+            let mut shared_attrs: Option<Arc<ModuleAttrs>> = None;
             for r in &v.reals {
                 let id = RealId {
                     virtual_key: v.key,
@@ -424,8 +426,13 @@ impl Engine {
                 if !seen.insert(id) {
                     continue; // the loader rejects duplicates; be safe anyway
                 }
+                let mut target = Target::from_config(t, r).with_transcript(debugcomm);
+                match &shared_attrs {
+                    Some(a) if **a == *target.attrs => target.attrs = a.clone(),
+                    _ => shared_attrs = Some(target.attrs.clone()),
+                }
                 let key = TestKey {
-                    target: Target::from_config(t, r).with_transcript(debugcomm),
+                    target,
                     loopdelay: t.loopdelay,
                     timeout: t.timeout,
                 };

@@ -208,6 +208,10 @@ impl StatsKeeper {
             sum.total += sign * i64::from(t.total);
         };
         if self.ring.len() < self.capacity {
+            if self.ring.is_empty() {
+                // Exactly the ring's size, not a doubling growth's.
+                self.ring.reserve_exact(self.capacity);
+            }
             self.ring.push(s);
         } else {
             let old = std::mem::replace(&mut self.ring[self.next], s);

@@ -110,13 +110,13 @@ fn raise_nofile() {
     }
 }
 
-/// user + system CPU of this process, in µs.
-fn cpu_us() -> u64 {
+/// (user, system) CPU of this process, in µs.
+fn cpu_split_us() -> (u64, u64) {
     let Ok(u) = getrusage(UsageWho::RUSAGE_SELF) else {
-        return 0;
+        return (0, 0);
     };
     let us = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
-    us(u.user_time()) + us(u.system_time())
+    (us(u.user_time()), us(u.system_time()))
 }
 
 /// VmRSS in bytes.
@@ -267,6 +267,7 @@ struct Figures {
     lag_p50: Duration,
     lag_p99: Duration,
     failures: u64,
+    user_share: f64,
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -298,19 +299,20 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         engine.reconcile(&services)?;
         tokio::time::sleep(warmup).await;
         let bytes_per_real = rss().saturating_sub(rss0) as f64 / f64::from(args.reals.max(1));
-        let (c0, lag0, cpu0, t0) = (
+        let (c0, lag0, (u0, s0), t0) = (
             engine.counters(),
             engine.scheduling_lag(),
-            cpu_us(),
+            cpu_split_us(),
             Instant::now(),
         );
         tokio::time::sleep(window).await;
-        let (c1, lag1, cpu1, el) = (
+        let (c1, lag1, (u1, s1), el) = (
             engine.counters(),
             engine.scheduling_lag(),
-            cpu_us(),
+            cpu_split_us(),
             t0.elapsed(),
         );
+        let (cpu0, cpu1) = (u0 + s0, u1 + s1);
         let tests = (c1.tests - c0.tests).max(1);
         let lag = lag1.since(&lag0);
         let figures = Figures {
@@ -319,6 +321,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             lag_p50: lag.quantile(0.5),
             lag_p99: lag.quantile(0.99),
             failures: c1.failures,
+            user_share: (u1 - u0) as f64 / (cpu1 - cpu0).max(1) as f64,
         };
         if c1.failures > 0 {
             let snap = engine.snapshot();
@@ -346,12 +349,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let mut line = format!(
-        "probe-load reals={} prober={} loopdelay={}s tests/s={:.0} cpu_us/test={:.1} lag_p50_ms={:.2} lag_p99_ms={:.2} false_failures={} bytes/real={:.0}",
+        "probe-load reals={} prober={} loopdelay={}s tests/s={:.0} cpu_us/test={:.1} (user {:.0}%) lag_p50_ms={:.2} lag_p99_ms={:.2} false_failures={} bytes/real={:.0}",
         args.reals,
         args.prober.name(),
         args.loopdelay,
         engine.tests_per_s,
         engine.cpu_us_per_test,
+        engine.user_share * 100.0,
         ms(engine.lag_p50),
         ms(engine.lag_p99),
         engine.failures,
@@ -359,9 +363,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     if let Some(raw) = raw {
         line.push_str(&format!(
-            " | raw tests/s={:.0} cpu_us/test={:.1} lag_p99_ms={:.2} failures={} | cpu_ratio={:.2}",
+            " | raw tests/s={:.0} cpu_us/test={:.1} (user {:.0}%) lag_p99_ms={:.2} failures={} | cpu_ratio={:.2}",
             raw.tests_per_s,
             raw.cpu_us_per_test,
+            raw.user_share * 100.0,
             ms(raw.lag_p99),
             raw.failures,
             engine.cpu_us_per_test / raw.cpu_us_per_test.max(f64::MIN_POSITIVE),
@@ -397,7 +402,7 @@ fn raw_loop(
     let mut events = vec![EpollEvent::empty(); 1024];
     let (measure_from, measure_to) = (t0 + warmup, t0 + warmup + window);
     let mut measuring = false;
-    let (mut cpu0, mut done, mut failures) = (0, 0u64, 0u64);
+    let (mut cpu0, mut done, mut failures) = ((0, 0), 0u64, 0u64);
     let mut lags: Vec<u32> = Vec::new();
 
     // Ends test `i`: closes the socket (a RST, SO_LINGER 0) and plans the next one.
@@ -421,7 +426,7 @@ fn raw_loop(
         let now = Instant::now();
         if !measuring && now >= measure_from {
             measuring = true;
-            cpu0 = cpu_us();
+            cpu0 = cpu_split_us();
         }
         if now >= measure_to {
             break;
@@ -516,7 +521,9 @@ fn raw_loop(
             }
         }
     }
-    let cpu = cpu_us() - cpu0;
+    let cpu1 = cpu_split_us();
+    let cpu = (cpu1.0 + cpu1.1) - (cpu0.0 + cpu0.1);
+    let user_share = (cpu1.0 - cpu0.0) as f64 / cpu.max(1) as f64;
     lags.sort_unstable();
     let q = |p: f64| {
         lags.get(((lags.len() as f64 * p) as usize).min(lags.len().saturating_sub(1)))
@@ -529,5 +536,6 @@ fn raw_loop(
         lag_p50: q(0.5),
         lag_p99: q(0.99),
         failures,
+        user_share,
     })
 }

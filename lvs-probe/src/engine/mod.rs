@@ -697,8 +697,11 @@ fn real_snapshot(b: &Binding) -> RealSnapshot {
 /// that uses the test, plan the next run `loopdelay` after the end.
 async fn run_test(group: Arc<Group>, shared: Arc<Shared>, first: Instant) {
     let mut planned = first;
+    // One timer for the test's whole life, moved after each run.
+    let timer = sleep_until(planned);
+    tokio::pin!(timer);
     loop {
-        sleep_until(planned).await;
+        timer.as_mut().await;
         let Ok(permit) = shared.slots.acquire().await else {
             return; // shutting down
         };
@@ -715,6 +718,7 @@ async fn run_test(group: Arc<Group>, shared: Arc<Shared>, first: Instant) {
             }
         }
         planned = end + group.key.loopdelay;
+        timer.as_mut().reset(planned);
     }
 }
 

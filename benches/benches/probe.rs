@@ -4,6 +4,8 @@
 //!   a 1 s `loopdelay` on tokio's paused clock; one iteration is one simulated second (10,000
 //!   timer wake-ups, slot acquisitions, probes that return at once, and result fan-outs into
 //!   hysteresis and statistics). Throughput is in tests.
+//! * `engine/reconcile_10k_unchanged`: a reload of the same 10,000 reals (each compared with
+//!   what runs; nothing restarts), what a SIGHUP costs the daemon;
 //! * `http/request`: encoding the original's `GET` request;
 //! * `http/read_naive`, `http/read_body`: `ResponseReader` deciding on a status line, and on a
 //!   whole response with a 1 KiB body and a regex;
@@ -75,6 +77,12 @@ fn bench_engine(c: &mut Criterion) {
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(u64::from(REALS)));
     g.sample_size(10);
+    g.bench_function("reconcile_10k_unchanged", |b| {
+        b.iter(|| {
+            let r = engine.reconcile(black_box(&services)).expect("reconciled");
+            assert_eq!(r.unchanged, REALS as usize);
+        })
+    });
     g.bench_function("tick_10k", |b| {
         b.iter(|| rt.block_on(async { tokio::time::sleep(Duration::from_secs(1)).await }))
     });

@@ -68,6 +68,7 @@ log "library examples"
 cargo run -q --locked -p lvs-core --example wanted_table -- examples/surealived/demo.xml
 cargo run -q --locked -p lvs-core --example custom_tester
 cargo run -q --locked -p lvs-probe --example custom_prober
+cargo run -q --locked -p lvs-probe --example engine
 
 log "lvs-core has no tokio"
 if cargo tree -p lvs-core -e normal --locked | grep -q tokio; then

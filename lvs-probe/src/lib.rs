@@ -31,7 +31,8 @@
 //! [`ProberRegistry::testers`]). See `examples/custom_prober.rs`.
 //!
 //! What this crate does not do: decide weights or states (it feeds `lvs-core`'s state machine),
-//! or touch IPVS. Scheduling the tests of many reals is the engine's job.
+//! or touch IPVS. The [`engine`] schedules the tests of many reals, shares identical ones, and
+//! turns results into transitions and statistics.
 //!
 //! [`TesterSpec`]: lvs_core::config::xml::TesterSpec
 
@@ -40,6 +41,7 @@
 pub use lvs_core;
 
 pub mod dns;
+pub mod engine;
 pub mod exec;
 pub mod http;
 pub mod net;
@@ -51,6 +53,7 @@ mod tcp;
 pub mod tls;
 
 pub use dns::DnsProber;
+pub use engine::{Engine, EngineConfig, Event, RealId};
 pub use exec::ExecProber;
 pub use http::{HttpLimits, HttpProber};
 pub use notest::NoTestProber;

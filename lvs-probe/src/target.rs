@@ -2,6 +2,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use lvs_core::config::xml::{AttrValue, ModuleAttrs, Real, Tester};
 
@@ -21,8 +22,9 @@ pub struct Target {
     pub kind: String,
     /// `SSL="1"`: wrap the TCP connection in TLS.
     pub ssl: bool,
-    /// The module attributes for this real.
-    pub attrs: ModuleAttrs,
+    /// The module attributes for this real, shared: the reals of a tester mostly have the same
+    /// ones, and an engine keeps one copy for them all.
+    pub attrs: Arc<ModuleAttrs>,
     /// Keep the conversation in the outcome (for `debugcomm`).
     pub transcript: bool,
 }
@@ -36,7 +38,7 @@ impl Target {
             port,
             kind: kind.into(),
             ssl: false,
-            attrs: ModuleAttrs::default(),
+            attrs: Arc::new(ModuleAttrs::default()),
             transcript: false,
         }
     }
@@ -49,14 +51,14 @@ impl Target {
             port: real.testport,
             kind: tester.kind.clone(),
             ssl: tester.ssl,
-            attrs: real.attrs.clone(),
+            attrs: Arc::new(real.attrs.clone()),
             transcript: false,
         }
     }
 
     /// Sets a module attribute.
     pub fn attr(mut self, name: &str, value: AttrValue) -> Self {
-        self.attrs.insert(name, value);
+        Arc::make_mut(&mut self.attrs).insert(name, value);
         self
     }
 

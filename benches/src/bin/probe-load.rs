@@ -1,0 +1,541 @@
+//! Load harness of the probe engine: N reals on loopback, tested by `lvs_probe::engine` at a
+//! fixed `loopdelay`, then, in the same run, by a minimal raw loop (non-blocking connect and
+//! RST close for tcp; one request per connection for http) at the same rate. Prints one
+//! summary line with both and the ratio of their CPU cost per test.
+//!
+//! ```sh
+//! cargo run --release -p lvs-benches --bin probe-load -- --reals 10000 --prober tcp --loopdelay 1s --seconds 20
+//! ```
+//!
+//! * Backends run in a child process (this program re-run with `--backend-child`), one listener
+//!   per real on `127.1.x.y:<port>`, so that only the checker's CPU is counted: an accept loop
+//!   that drops the connection (tcp), or a minimal HTTP/1.0 responder (http).
+//! * The checker runs on one tokio `current_thread` runtime (one core), as the raw loop does.
+//! * Figures are taken over `--seconds` after a warm-up of `startup_delay` (= `loopdelay`) plus
+//!   one second: tests/s, CPU µs per test (`getrusage(RUSAGE_SELF)` user+sys), scheduling lag
+//!   p50/p99 (actual start minus planned start), failures (every backend is up, so every
+//!   failure is false), and memory per real (VmRSS after the warm-up minus before the engine,
+//!   divided by the reals).
+
+#![forbid(unsafe_code)]
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use lvs_probe::engine::{Engine, EngineConfig};
+use lvs_probe::lvs_core::config::xml::parse_service_xml;
+use lvs_probe::ProberRegistry;
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::resource::{getrlimit, getrusage, setrlimit, Resource, UsageWho};
+use nix::sys::socket::{
+    connect, getsockopt, recv, send, setsockopt, socket, sockopt, AddressFamily, MsgFlags,
+    SockFlag, SockType, SockaddrIn,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Which prober to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Kind {
+    /// Connect, then close with a RST.
+    Tcp,
+    /// `GET / HTTP/1.0`, decided on the status line (`naive`), then a RST.
+    Http,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Tcp => "tcp",
+            Kind::Http => "http",
+        }
+    }
+}
+
+/// Load harness of the probe engine against loopback backends.
+#[derive(Debug, Parser)]
+#[command(name = "probe-load")]
+struct Args {
+    /// Number of reals (one backend address each).
+    #[arg(long, default_value_t = 10_000)]
+    reals: u32,
+    /// The prober.
+    #[arg(long, value_enum, default_value_t = Kind::Tcp)]
+    prober: Kind,
+    /// Pause after each test's end, in whole seconds (`1s` or `1`).
+    #[arg(long, default_value = "1s", value_parser = parse_secs)]
+    loopdelay: u64,
+    /// Measured seconds (after the warm-up), for the engine and again for the raw loop.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Tests in flight at most (`maxfd`).
+    #[arg(long, default_value_t = 1024)]
+    max_in_flight: usize,
+    /// The backends' port (on every `127.1.x.y`).
+    #[arg(long, default_value_t = 18_080)]
+    port: u16,
+    /// Skip the raw loop.
+    #[arg(long)]
+    no_raw: bool,
+    /// Internal: run the backends (this process is then the child).
+    #[arg(long, hide = true)]
+    backend_child: bool,
+}
+
+fn parse_secs(s: &str) -> Result<u64, String> {
+    s.strip_suffix('s')
+        .unwrap_or(s)
+        .parse()
+        .map_err(|e| format!("`{s}`: whole seconds, like 1s: {e}"))
+}
+
+const REQUEST: &[u8] = b"GET / HTTP/1.0\r\nHost: lb\r\nUser-Agent: SureAliveD\r\n\r\n";
+const RESPONSE: &[u8] = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+fn real_addr(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0x7f01_0000_u32 + i + 1)
+}
+
+fn raise_nofile() {
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
+/// (user, system) CPU of this process, in µs.
+fn cpu_split_us() -> (u64, u64) {
+    let Ok(u) = getrusage(UsageWho::RUSAGE_SELF) else {
+        return (0, 0);
+    };
+    let us = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
+    (us(u.user_time()), us(u.system_time()))
+}
+
+/// VmRSS in bytes.
+fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    raise_nofile();
+    if args.backend_child {
+        return backends(&args);
+    }
+    let mut child = spawn_backends(&args)?;
+    let result = run(&args);
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// Starts the backends in a child process and waits until they listen.
+fn spawn_backends(args: &Args) -> Result<Child, Box<dyn std::error::Error>> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args([
+            "--backend-child",
+            "--reals",
+            &args.reals.to_string(),
+            "--prober",
+            args.prober.name(),
+            "--port",
+            &args.port.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let out = child.stdout.take().ok_or("no stdout")?;
+    let mut line = String::new();
+    BufReader::new(out).read_line(&mut line)?;
+    if line.trim() != "ready" {
+        let _ = child.kill();
+        return Err(format!("backends did not start: {line:?}").into());
+    }
+    Ok(child)
+}
+
+/// The child: one listener per real, until stdin closes.
+fn backends(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        for i in 0..args.reals {
+            let addr = SocketAddrV4::new(real_addr(i), args.port);
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("bind {addr}: {e}"))?;
+            let kind = args.prober;
+            tokio::spawn(async move {
+                loop {
+                    let Ok((mut s, _)) = l.accept().await else {
+                        continue;
+                    };
+                    if kind == Kind::Http {
+                        let serve = async {
+                            let mut buf = [0u8; 1024];
+                            let mut have = 0;
+                            loop {
+                                let n = s.read(&mut buf[have..]).await?;
+                                if n == 0 {
+                                    return Ok::<_, std::io::Error>(());
+                                }
+                                have += n;
+                                if buf[..have].windows(4).any(|w| w == b"\r\n\r\n")
+                                    || have == buf.len()
+                                {
+                                    break;
+                                }
+                            }
+                            s.write_all(RESPONSE).await
+                        };
+                        let _ = tokio::time::timeout(Duration::from_secs(5), serve).await;
+                    }
+                }
+            });
+        }
+        println!("ready");
+        std::io::stdout().flush()?;
+        // Until the parent goes away (its end of our stdin closes).
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            let _ = tx.send(());
+        });
+        let _ = rx.await;
+        Ok(())
+    })
+}
+
+fn services_xml(args: &Args) -> String {
+    let mut xml = String::from("<surealived>\n");
+    let per_virtual = 1000;
+    let tester = match args.prober {
+        Kind::Tcp => format!(
+            r#"<tester proto="tcp" testport="{}" loopdelay="{}" timeout="5"/>"#,
+            args.port, args.loopdelay
+        ),
+        Kind::Http => format!(
+            r#"<tester proto="http" testport="{}" loopdelay="{}" timeout="5" url="/" host="lb"/>"#,
+            args.port, args.loopdelay
+        ),
+    };
+    for i in 0..args.reals {
+        if i % per_virtual == 0 {
+            if i > 0 {
+                xml.push_str("</virtual>\n");
+            }
+            let v = i / per_virtual;
+            xml.push_str(&format!(
+                "<virtual name=\"v{v}\" addr=\"10.0.{}.{}\" port=\"80\" proto=\"tcp\" sched=\"wrr\" rt=\"dr\">\n{tester}\n",
+                v / 250,
+                1 + v % 250
+            ));
+        }
+        xml.push_str(&format!(
+            "<real name=\"r{i}\" addr=\"{}\" port=\"80\" weight=\"1\"/>\n",
+            real_addr(i)
+        ));
+    }
+    if args.reals > 0 {
+        xml.push_str("</virtual>\n");
+    }
+    xml.push_str("</surealived>\n");
+    xml
+}
+
+/// One phase's figures.
+#[derive(Debug, Default)]
+struct Figures {
+    tests_per_s: f64,
+    cpu_us_per_test: f64,
+    lag_p50: Duration,
+    lag_p99: Duration,
+    failures: u64,
+    user_share: f64,
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let registry = ProberRegistry::builtin();
+    let services = parse_service_xml(&services_xml(args), "load.xml", registry.testers())?;
+    let loopdelay = Duration::from_secs(args.loopdelay);
+    let warmup = loopdelay + Duration::from_secs(1);
+    let window = Duration::from_secs(args.seconds);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (engine, bytes_per_real) = rt.block_on(async {
+        let rss0 = rss();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let transitions = Arc::new(AtomicU64::new(0));
+        let t = transitions.clone();
+        tokio::spawn(async move {
+            while rx.recv().await.is_some() {
+                t.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let config = EngineConfig {
+            startup_delay: loopdelay,
+            max_in_flight: args.max_in_flight,
+            ..EngineConfig::default()
+        };
+        let engine = Engine::new(config, registry, tx);
+        engine.reconcile(&services)?;
+        tokio::time::sleep(warmup).await;
+        let bytes_per_real = rss().saturating_sub(rss0) as f64 / f64::from(args.reals.max(1));
+        let (c0, lag0, (u0, s0), t0) = (
+            engine.counters(),
+            engine.scheduling_lag(),
+            cpu_split_us(),
+            Instant::now(),
+        );
+        tokio::time::sleep(window).await;
+        let (c1, lag1, (u1, s1), el) = (
+            engine.counters(),
+            engine.scheduling_lag(),
+            cpu_split_us(),
+            t0.elapsed(),
+        );
+        let (cpu0, cpu1) = (u0 + s0, u1 + s1);
+        let tests = (c1.tests - c0.tests).max(1);
+        let lag = lag1.since(&lag0);
+        let figures = Figures {
+            tests_per_s: tests as f64 / el.as_secs_f64(),
+            cpu_us_per_test: (cpu1 - cpu0) as f64 / tests as f64,
+            lag_p50: lag.quantile(0.5),
+            lag_p99: lag.quantile(0.99),
+            failures: c1.failures,
+            user_share: (u1 - u0) as f64 / (cpu1 - cpu0).max(1) as f64,
+        };
+        if c1.failures > 0 {
+            let snap = engine.snapshot();
+            if let Some(r) = snap
+                .iter()
+                .flat_map(|v| v.reals.iter())
+                .find(|r| r.last_failure.is_some())
+            {
+                eprintln!("a failure: {} {:?}", r.name, r.last_failure);
+            }
+        }
+        engine.shutdown().await;
+        Ok::<_, Box<dyn std::error::Error>>((figures, bytes_per_real))
+    })?;
+    drop(rt);
+
+    let raw = if args.no_raw {
+        None
+    } else {
+        let targets: Vec<SocketAddrV4> = (0..args.reals)
+            .map(|i| SocketAddrV4::new(real_addr(i), args.port))
+            .collect();
+        Some(raw_loop(args.prober, &targets, loopdelay, warmup, window)?)
+    };
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut line = format!(
+        "probe-load reals={} prober={} loopdelay={}s tests/s={:.0} cpu_us/test={:.1} (user {:.0}%) lag_p50_ms={:.2} lag_p99_ms={:.2} false_failures={} bytes/real={:.0}",
+        args.reals,
+        args.prober.name(),
+        args.loopdelay,
+        engine.tests_per_s,
+        engine.cpu_us_per_test,
+        engine.user_share * 100.0,
+        ms(engine.lag_p50),
+        ms(engine.lag_p99),
+        engine.failures,
+        bytes_per_real,
+    );
+    if let Some(raw) = raw {
+        line.push_str(&format!(
+            " | raw tests/s={:.0} cpu_us/test={:.1} (user {:.0}%) lag_p99_ms={:.2} failures={} | cpu_ratio={:.2}",
+            raw.tests_per_s,
+            raw.cpu_us_per_test,
+            raw.user_share * 100.0,
+            ms(raw.lag_p99),
+            raw.failures,
+            engine.cpu_us_per_test / raw.cpu_us_per_test.max(f64::MIN_POSITIVE),
+        ));
+    }
+    println!("{line}");
+    Ok(())
+}
+
+/// A test of the raw loop in flight.
+struct RawConn {
+    fd: OwnedFd,
+    sent: bool,
+    got: Vec<u8>,
+}
+
+/// The machine's limit: the same schedule (each real `loopdelay` after its previous test
+/// ended, first starts spread over `loopdelay`) with plain non-blocking sockets and epoll.
+fn raw_loop(
+    kind: Kind,
+    targets: &[SocketAddrV4],
+    loopdelay: Duration,
+    warmup: Duration,
+    window: Duration,
+) -> Result<Figures, Box<dyn std::error::Error>> {
+    let ep = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+    let n = targets.len().max(1);
+    let t0 = Instant::now();
+    let mut heap: BinaryHeap<Reverse<(Instant, usize)>> = (0..targets.len())
+        .map(|i| Reverse((t0 + loopdelay.mul_f64(i as f64 / n as f64), i)))
+        .collect();
+    let mut conns: Vec<Option<RawConn>> = (0..targets.len()).map(|_| None).collect();
+    let mut events = vec![EpollEvent::empty(); 1024];
+    let (measure_from, measure_to) = (t0 + warmup, t0 + warmup + window);
+    let mut measuring = false;
+    let (mut cpu0, mut done, mut failures) = ((0, 0), 0u64, 0u64);
+    let mut lags: Vec<u32> = Vec::new();
+
+    // Ends test `i`: closes the socket (a RST, SO_LINGER 0) and plans the next one.
+    let mut finish = |conns: &mut Vec<Option<RawConn>>,
+                      heap: &mut BinaryHeap<Reverse<(Instant, usize)>>,
+                      i: usize,
+                      ok: bool,
+                      measuring: bool| {
+        conns[i] = None;
+        let end = Instant::now();
+        if measuring {
+            done += 1;
+        }
+        if !ok {
+            failures += 1;
+        }
+        heap.push(Reverse((end + loopdelay, i)));
+    };
+
+    loop {
+        let now = Instant::now();
+        if !measuring && now >= measure_from {
+            measuring = true;
+            cpu0 = cpu_split_us();
+        }
+        if now >= measure_to {
+            break;
+        }
+        while let Some(&Reverse((planned, i))) = heap.peek() {
+            if planned > now {
+                break;
+            }
+            heap.pop();
+            if measuring {
+                lags.push(
+                    u32::try_from(now.duration_since(planned).as_micros()).unwrap_or(u32::MAX),
+                );
+            }
+            let started = (|| -> nix::Result<Option<RawConn>> {
+                let fd = socket(
+                    AddressFamily::Inet,
+                    SockType::Stream,
+                    SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+                    None,
+                )?;
+                setsockopt(
+                    &fd,
+                    sockopt::Linger,
+                    &nix::libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    },
+                )?;
+                match connect(fd.as_raw_fd(), &SockaddrIn::from(targets[i])) {
+                    Ok(()) | Err(Errno::EINPROGRESS) => {}
+                    Err(e) => return Err(e),
+                }
+                ep.add(&fd, EpollEvent::new(EpollFlags::EPOLLOUT, i as u64))?;
+                Ok(Some(RawConn {
+                    fd,
+                    sent: false,
+                    got: Vec::new(),
+                }))
+            })();
+            match started {
+                Ok(c) => conns[i] = c,
+                Err(_) => finish(&mut conns, &mut heap, i, false, measuring),
+            }
+        }
+        let timeout = heap.peek().map_or(100, |Reverse((t, _))| {
+            let d = t.saturating_duration_since(Instant::now());
+            // Round up to the next millisecond, as a timer wheel would.
+            u16::try_from(d.as_micros().div_ceil(1000)).unwrap_or(u16::MAX)
+        });
+        let got = ep.wait(&mut events, EpollTimeout::from(timeout))?;
+        for ev in &events[..got] {
+            let i = ev.data() as usize;
+            let Some(c) = conns[i].as_mut() else {
+                continue;
+            };
+            let outcome: Option<bool> = if !c.sent {
+                match getsockopt(&c.fd, sockopt::SocketError) {
+                    Ok(0) if kind == Kind::Tcp => Some(true),
+                    Ok(0) => match send(c.fd.as_raw_fd(), REQUEST, MsgFlags::MSG_NOSIGNAL) {
+                        Ok(k) if k == REQUEST.len() => {
+                            c.sent = true;
+                            match ep
+                                .modify(&c.fd, &mut EpollEvent::new(EpollFlags::EPOLLIN, i as u64))
+                            {
+                                Ok(()) => None,
+                                Err(_) => Some(false),
+                            }
+                        }
+                        _ => Some(false),
+                    },
+                    _ => Some(false),
+                }
+            } else {
+                let mut buf = [0u8; 512];
+                match recv(c.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                    Ok(0) => Some(false),
+                    Ok(k) => {
+                        c.got.extend_from_slice(&buf[..k]);
+                        if c.got.len() >= 12 {
+                            Some(c.got.starts_with(b"HTTP/1.") && &c.got[9..12] == b"200")
+                        } else {
+                            None
+                        }
+                    }
+                    Err(Errno::EAGAIN) => None,
+                    Err(_) => Some(false),
+                }
+            };
+            if let Some(ok) = outcome {
+                finish(&mut conns, &mut heap, i, ok, measuring);
+            }
+        }
+    }
+    let cpu1 = cpu_split_us();
+    let cpu = (cpu1.0 + cpu1.1) - (cpu0.0 + cpu0.1);
+    let user_share = (cpu1.0 - cpu0.0) as f64 / cpu.max(1) as f64;
+    lags.sort_unstable();
+    let q = |p: f64| {
+        lags.get(((lags.len() as f64 * p) as usize).min(lags.len().saturating_sub(1)))
+            .map_or(Duration::ZERO, |&us| Duration::from_micros(u64::from(us)))
+    };
+    let done = done.max(1);
+    Ok(Figures {
+        tests_per_s: done as f64 / window.as_secs_f64(),
+        cpu_us_per_test: cpu as f64 / done as f64,
+        lag_p50: q(0.5),
+        lag_p99: q(0.99),
+        failures,
+        user_share,
+    })
+}

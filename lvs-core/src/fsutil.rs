@@ -26,16 +26,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{Location, ParseError, ParseErrorKind};
 use crate::Error;
 
-/// Reads a whole file as strict UTF-8 text; the error names the file.
-///
-/// The loaders use [`read_text`] or [`read_xml_text`] instead, whose errors locate a bad byte.
-pub fn read_to_string(path: &Path) -> Result<String, Error> {
-    fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 fn read_bytes(path: &Path) -> Result<Vec<u8>, Error> {
     fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),

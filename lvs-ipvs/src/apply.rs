@@ -46,6 +46,13 @@ pub struct ApplyReport {
 }
 
 impl ApplyReport {
+    /// Records what the client sent for this report: `now` minus `before`.
+    pub(crate) fn count_since(&mut self, before: crate::Counters, now: crate::Counters) {
+        self.requests = now.requests - before.requests;
+        self.dumps = now.dumps - before.dumps;
+        self.sends = now.sends - before.sends;
+    }
+
     /// Whether every operation succeeded (also true when nothing had to change).
     pub fn is_success(&self) -> bool {
         self.results.iter().all(|r| r.result.is_ok())

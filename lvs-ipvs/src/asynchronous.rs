@@ -114,9 +114,7 @@ impl AsyncClient {
             let outcome = self.exchange(reqs).await;
             plan.complete(outcome)?;
         }
-        plan.report.requests = self.core.counters.requests - before.requests;
-        plan.report.dumps = self.core.counters.dumps - before.dumps;
-        plan.report.sends = self.core.counters.sends - before.sends;
+        plan.report.count_since(before, self.core.counters);
         Ok(())
     }
 

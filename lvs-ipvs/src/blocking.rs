@@ -179,9 +179,7 @@ impl Client {
             let outcome = self.exchange(reqs);
             plan.complete(outcome)?;
         }
-        plan.report.requests = self.core.counters.requests - before.requests;
-        plan.report.dumps = self.core.counters.dumps - before.dumps;
-        plan.report.sends = self.core.counters.sends - before.sends;
+        plan.report.count_since(before, self.core.counters);
         Ok(())
     }
 

@@ -8,11 +8,13 @@
 //! flushes the table first and uses its own addresses. Debian's `ipvsadm`, the independent
 //! witness, is at `$LVS_IPVSADM` in the guest.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::net::IpAddr;
-use std::process::{Command, Stdio};
 
+use common::{ipvsadm, ipvsadm_with_input};
 use lvs_core::model::{
     AddressFamily, DestKey, Destination, Forwarding, Netmask, Operation, Persistence, Protocol,
     SchedFlags, Scheduler, Service, ServiceKey, Table, Tunnel, TunnelChecksum, UnmanagedPolicy,
@@ -68,34 +70,6 @@ fn reason(r: Result<impl std::fmt::Debug, Error>) -> Reason {
         }
         Ok(v) => panic!("expected an error, got {v:?}"),
     }
-}
-
-fn ipvsadm_with_input(args: &[&str], input: &str) -> String {
-    let path = std::env::var("LVS_IPVSADM").expect("LVS_IPVSADM (set by scripts/kernel-tests.sh)");
-    let mut child = Command::new(&path)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {path}: {e}"));
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write to ipvsadm");
-    let out = child.wait_with_output().expect("ipvsadm");
-    assert!(
-        out.status.success(),
-        "ipvsadm {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8")
-}
-
-fn ipvsadm(args: &[&str]) -> String {
-    ipvsadm_with_input(args, "")
 }
 
 fn lines(s: &str) -> BTreeSet<String> {

@@ -7,12 +7,14 @@
 //! the host, family resolution must agree with `/proc/net/ip_vs`, so a missing IPVS can never look
 //! like a registered one.
 
-use std::io::{self, Write};
+mod common;
+
+use std::io;
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::{ipvsadm, ipvsadm_with_input};
 use lvs_core::model::{
     AddressFamily, Destination, Forwarding, Netmask, Persistence, Protocol, SchedFlags, Scheduler,
     Service, ServiceKey, Table, Tunnel, TunnelChecksum,
@@ -89,38 +91,6 @@ fn resolve_family(name: &str) -> io::Result<Option<u16>> {
             }
         }
     }
-}
-
-/// Runs `$LVS_IPVSADM` with `args` and returns its standard output; panics when it fails.
-fn ipvsadm(args: &[&str]) -> String {
-    ipvsadm_with_input(args, "")
-}
-
-/// Runs `$LVS_IPVSADM` with `args` and `input` on its standard input.
-fn ipvsadm_with_input(args: &[&str], input: &str) -> String {
-    let path = std::env::var("LVS_IPVSADM")
-        .expect("LVS_IPVSADM is not set: run by scripts/kernel-tests.sh");
-    let mut child = Command::new(&path)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {path}: {e}"));
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(input.as_bytes())
-        .expect("write to ipvsadm");
-    let out = child.wait_with_output().expect("wait for ipvsadm");
-    assert!(
-        out.status.success(),
-        "{path} {args:?} failed with {}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("ipvsadm printed non-UTF-8")
 }
 
 #[test]

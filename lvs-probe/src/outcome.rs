@@ -291,23 +291,11 @@ impl Transcript {
 /// `[YYYY-MM-DD HH:MM:SS.uuuuuu]` in UTC, the timestamp of the communication dump.
 pub fn utc_stamp(t: SystemTime) -> String {
     let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+    let m = lvs_core::formats::ipvsfull::Meta::from_unix(secs, 0);
+    let ((year, month, day), (hour, minute, second)) = (m.date, m.time);
     format!(
-        "[{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:06}]",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
+        "[{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}.{:06}]",
         since.subsec_micros()
     )
 }

@@ -458,28 +458,21 @@ impl Engine {
                         drop(st);
                         b
                     }
-                    Some((old, old_key)) => {
-                        report.changed += 1;
-                        self.unsubscribe(inner, &old, &old_key);
-                        let online = lock(&old.state).hysteresis.is_online();
-                        let b = Arc::new(Binding {
-                            id,
-                            state: Mutex::new(BindingState {
-                                vname: vname.clone(),
-                                rname,
-                                hysteresis: fresh_hysteresis(t.retries2ok, t.retries2fail, online),
-                                stats: StatsKeeper::new(t.stats_samples),
-                                last_failure: None,
-                                debugcomm,
-                            }),
-                        });
-                        let key = self.subscribe(inner, &b, key, v, now);
-                        inner.bindings.insert(id, (b.clone(), key));
-                        b
-                    }
-                    None => {
-                        report.added += 1;
-                        let online = !self.config.start_offline.contains(&id);
+                    previous => {
+                        // A changed real keeps its verdict; a new one starts online unless
+                        // `offline.dump` listed it. Either way its counters and stats restart.
+                        let online = match previous {
+                            Some((old, old_key)) => {
+                                report.changed += 1;
+                                self.unsubscribe(inner, &old, &old_key);
+                                let was_online = lock(&old.state).hysteresis.is_online();
+                                was_online
+                            }
+                            None => {
+                                report.added += 1;
+                                !self.config.start_offline.contains(&id)
+                            }
+                        };
                         let b = Arc::new(Binding {
                             id,
                             state: Mutex::new(BindingState {

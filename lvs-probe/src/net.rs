@@ -190,7 +190,11 @@ impl Connector {
         let Some((config, name)) = tls else {
             return Ok(Conn::Plain(tcp));
         };
-        match timeout_at(deadline, TlsConnector::from(config).connect(name, tcp)).await {
+        // Boxed: the handshake's future holds a whole rustls connection (about 1 KiB), which
+        // would otherwise make every plain connect's future that large too, and every probe's
+        // future too big for the allocator's fast path.
+        let handshake = Box::pin(TlsConnector::from(config).connect(name, tcp));
+        match timeout_at(deadline, handshake).await {
             Err(_) => Err(Failure::Timeout { phase: Phase::Tls }),
             Ok(Err(e)) => Err(tls_failure(&e)),
             Ok(Ok(stream)) => {

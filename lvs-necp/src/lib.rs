@@ -11,3 +11,6 @@
 pub const NECP_PORT: u16 = 3262;
 
 pub mod codec;
+pub mod session;
+#[cfg(feature = "tokio")]
+pub mod driver;

@@ -1,6 +1,9 @@
 //! A message's meaning: flags, opcode, ids and payload.
 
-use super::{DecodeError, Flags, Frame, Key, Opcode, Unit, VERSION};
+use super::{
+    DecodeError, Flags, Frame, Header, Key, Opcode, Unit, CREDENTIAL_LEN, HEADER_LEN, UNIT_LEN,
+    VERSION,
+};
 
 /// The payload of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +72,38 @@ impl Message {
 
     /// The length of the encoded message, with a credential when `signed`.
     pub fn encoded_len(&self, signed: bool) -> usize {
-        todo!("codec: header + payload (+ credential)")
+        HEADER_LEN + self.payload_len() + if signed { CREDENTIAL_LEN } else { 0 }
+    }
+
+    /// The payload's length without credential.
+    fn payload_len(&self) -> usize {
+        match &self.payload {
+            Payload::Units(units) => units.len() * UNIT_LEN,
+            Payload::Opaque(bytes) => bytes.len(),
+        }
+    }
+
+    /// The flags as sent: [`Message::flags`] with `F_Basic_Payload` set for units and
+    /// `F_Auth_Credential_Provided` set when `signed`, each cleared otherwise.
+    pub fn wire_flags(&self, signed: bool) -> Flags {
+        let mut flags = self
+            .flags
+            .without(Flags::BASIC_PAYLOAD)
+            .without(Flags::AUTH_CREDENTIAL);
+        if matches!(self.payload, Payload::Units(_)) {
+            flags |= Flags::BASIC_PAYLOAD;
+        }
+        if signed {
+            flags |= Flags::AUTH_CREDENTIAL;
+        }
+        flags
+    }
+
+    /// The message encoded in a new vector (see [`Message::encode`]).
+    pub fn to_bytes(&self, key: Option<&Key>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len(key.is_some()));
+        self.encode(key, &mut out);
+        out
     }
 
     /// Appends the message to `out`: `F_Basic_Payload` set for a [`Payload::Units`], and with
@@ -80,11 +114,71 @@ impl Message {
     ///
     /// When the payload is longer than `u32::MAX` bytes.
     pub fn encode(&self, key: Option<&Key>, out: &mut Vec<u8>) {
-        todo!("codec: encode")
+        let signed = key.is_some();
+        let payload_len = self.encoded_len(signed) - HEADER_LEN;
+        let header = Header {
+            flags: self.wire_flags(signed),
+            version: self.version,
+            opcode: self.opcode,
+            request_id: self.request_id,
+            seq_num: self.seq_num,
+            payload_len: u32::try_from(payload_len)
+                .expect("an NECP payload is at most u32::MAX bytes"),
+        };
+        out.reserve(HEADER_LEN + payload_len);
+        let start = out.len();
+        let mut raw = [0u8; HEADER_LEN];
+        header.emit(&mut raw);
+        out.extend_from_slice(&raw);
+        match &self.payload {
+            Payload::Units(units) => units.iter().for_each(|u| u.emit(out)),
+            Payload::Opaque(bytes) => out.extend_from_slice(bytes),
+        }
+        if let Some(key) = key {
+            let credential = key.credential(&out[start..]);
+            out.extend_from_slice(&credential);
+        }
     }
 
     /// The message of a frame, without checking its credential (see [`Frame::verify`]).
+    ///
+    /// With `F_Auth_Credential_Provided` the last 20 bytes are the credential
+    /// ([`DecodeError::MissingCredential`] when the payload is shorter); with
+    /// `F_Basic_Payload` the rest is a sequence of units ([`DecodeError::BadBasicLength`] when
+    /// not a multiple of 32 bytes), otherwise opaque bytes. [`Message::flags`] keeps every
+    /// other bit, unknown ones included; the version and opcode are kept as received.
     pub fn decode(frame: &Frame) -> Result<Message, DecodeError> {
-        todo!("codec: decode")
+        let header = frame.header();
+        if frame.is_signed() && frame.credential().is_none() {
+            return Err(DecodeError::MissingCredential(header.payload_len));
+        }
+        let body = frame.payload();
+        let payload = if header.flags.contains(Flags::BASIC_PAYLOAD) {
+            if body.len() % UNIT_LEN != 0 {
+                return Err(DecodeError::BadBasicLength(body.len()));
+            }
+            Payload::Units(
+                body.chunks_exact(UNIT_LEN)
+                    .map(|chunk| {
+                        let mut raw = [0u8; UNIT_LEN];
+                        raw.copy_from_slice(chunk);
+                        Unit::parse(&raw)
+                    })
+                    .collect(),
+            )
+        } else {
+            Payload::Opaque(body.to_vec())
+        };
+        Ok(Message {
+            flags: header
+                .flags
+                .without(Flags::BASIC_PAYLOAD)
+                .without(Flags::AUTH_CREDENTIAL),
+            version: header.version,
+            opcode: header.opcode,
+            request_id: header.request_id,
+            seq_num: header.seq_num,
+            payload,
+        })
     }
 }

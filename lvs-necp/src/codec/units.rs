@@ -2,6 +2,8 @@
 
 use std::net::Ipv4Addr;
 
+use lvs_core::model::{Forwarding, Protocol, Tunnel};
+
 /// A basic payload unit: `data0`..`data7`, eight big-endian u32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Unit(pub [u32; 8]);
@@ -9,12 +11,36 @@ pub struct Unit(pub [u32; 8]);
 impl Unit {
     /// Reads a unit.
     pub fn parse(bytes: &[u8; super::UNIT_LEN]) -> Unit {
-        todo!("codec: unit parse")
+        let mut data = [0u32; 8];
+        for (d, chunk) in data.iter_mut().zip(bytes.chunks_exact(4)) {
+            *d = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        }
+        Unit(data)
     }
 
     /// Appends the unit's 32 bytes.
     pub fn emit(&self, out: &mut Vec<u8>) {
-        todo!("codec: unit emit")
+        for d in self.0 {
+            out.extend_from_slice(&d.to_be_bytes());
+        }
+    }
+
+    /// `data<i>` (`i` < 8).
+    ///
+    /// # Panics
+    ///
+    /// When `i` is 8 or more.
+    pub fn data(&self, i: usize) -> u32 {
+        self.0[i]
+    }
+
+    /// The unit's 32 bytes.
+    pub fn to_bytes(&self) -> [u8; super::UNIT_LEN] {
+        let mut out = [0u8; super::UNIT_LEN];
+        for (chunk, d) in out.chunks_exact_mut(4).zip(self.0) {
+            chunk.copy_from_slice(&d.to_be_bytes());
+        }
+        out
     }
 }
 
@@ -38,6 +64,15 @@ pub enum UnitError {
         /// Its value.
         value: u32,
     },
+    /// A forwarding type other than L2, GRE and L3 has no LVS forwarding method.
+    #[error("NECP forwarding type {0:#x} is unknown (known: 0x1 L2, 0x2 GRE, 0x3 L3)")]
+    UnknownForwarding(u8),
+    /// Local delivery has no NECP forwarding type.
+    #[error("LVS forwarding method `local` has no NECP forwarding type")]
+    LocalForwarding,
+    /// An IP protocol that IPVS does not balance (it knows 6 TCP, 17 UDP, 132 SCTP).
+    #[error("IP protocol {0} is not one IPVS balances (tcp 6, udp 17, sctp 132)")]
+    UnknownProtocol(u8),
 }
 
 /// Performance query type 1, the Health Index (0..100), which every node must support.
@@ -170,6 +205,12 @@ macro_rules! unit_conversions {
                 <$ty>::from_unit(u)
             }
         }
+        impl TryFrom<Unit> for $ty {
+            type Error = UnitError;
+            fn try_from(u: Unit) -> Result<$ty, UnitError> {
+                <$ty>::from_unit(&u)
+            }
+        }
     )*};
 }
 
@@ -182,51 +223,211 @@ unit_conversions!(
     ExceptionUnit
 );
 
+/// Checks that `data<from>`..`data7` are 0.
+fn zeros_from(u: &Unit, from: usize) -> Result<(), UnitError> {
+    match u.0.iter().enumerate().skip(from).find(|(_, v)| **v != 0) {
+        Some((field, &value)) => Err(UnitError::NotZero { field, value }),
+        None => Ok(()),
+    }
+}
+
+/// `data<field>` as an 8-bit value.
+fn field_u8(u: &Unit, field: usize) -> Result<u8, UnitError> {
+    let value = u.0[field];
+    u8::try_from(value).map_err(|_| UnitError::OutOfRange { field, value })
+}
+
+/// `data<field>` as a 16-bit value.
+fn field_u16(u: &Unit, field: usize) -> Result<u16, UnitError> {
+    let value = u.0[field];
+    u16::try_from(value).map_err(|_| UnitError::OutOfRange { field, value })
+}
+
+fn split(seq: u64) -> (u32, u32) {
+    ((seq >> 32) as u32, seq as u32)
+}
+
+fn join(hi: u32, lo: u32) -> u64 {
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
 impl InitUnit {
     fn to_unit(self) -> Unit {
-        todo!()
+        let (hi, lo) = split(self.initial_seq);
+        Unit([self.flags, hi, lo, 0, 0, 0, 0, 0])
     }
     fn from_unit(u: &Unit) -> Result<Self, UnitError> {
-        todo!()
+        zeros_from(u, 3)?;
+        Ok(InitUnit {
+            flags: u.0[0],
+            initial_seq: join(u.0[1], u.0[2]),
+        })
     }
 }
+
 impl InitAckUnit {
     fn to_unit(self) -> Unit {
-        todo!()
+        let (hi, lo) = split(self.initial_seq);
+        Unit([hi, lo, 0, 0, 0, 0, 0, 0])
     }
     fn from_unit(u: &Unit) -> Result<Self, UnitError> {
-        todo!()
+        zeros_from(u, 2)?;
+        Ok(InitAckUnit {
+            initial_seq: join(u.0[0], u.0[1]),
+        })
     }
 }
+
 impl HealthQuery {
+    /// A Health Index query ([`QUERY_HEALTH_INDEX`]) for a protocol and port.
+    pub fn health_index(protocol: u8, port: u16) -> Self {
+        HealthQuery {
+            query_type: QUERY_HEALTH_INDEX,
+            protocol,
+            port,
+        }
+    }
+
+    /// `data0`..`data2`.
+    fn fields(self) -> [u32; 3] {
+        [
+            self.query_type,
+            u32::from(self.protocol),
+            u32::from(self.port),
+        ]
+    }
+
+    fn read(u: &Unit) -> Result<Self, UnitError> {
+        Ok(HealthQuery {
+            query_type: u.0[0],
+            protocol: field_u8(u, 1)?,
+            port: field_u16(u, 2)?,
+        })
+    }
+
     fn to_unit(self) -> Unit {
-        todo!()
+        let [a, b, c] = self.fields();
+        Unit([a, b, c, 0, 0, 0, 0, 0])
     }
     fn from_unit(u: &Unit) -> Result<Self, UnitError> {
-        todo!()
+        let q = Self::read(u)?;
+        zeros_from(u, 3)?;
+        Ok(q)
     }
 }
+
 impl HealthAnswer {
     fn to_unit(self) -> Unit {
-        todo!()
+        let [a, b, c] = self.query.fields();
+        Unit([a, b, c, self.value, 0, 0, 0, 0])
     }
     fn from_unit(u: &Unit) -> Result<Self, UnitError> {
-        todo!()
+        let query = HealthQuery::read(u)?;
+        zeros_from(u, 4)?;
+        Ok(HealthAnswer {
+            query,
+            value: u.0[3],
+        })
     }
 }
+
 impl ServiceUnit {
+    /// The service unit of an LVS protocol and port.
+    pub fn for_protocol(forwarding: NecpForwarding, protocol: Protocol, port: u16) -> Self {
+        ServiceUnit {
+            forwarding,
+            protocol: protocol.ip_proto(),
+            port,
+        }
+    }
+
+    /// `data1` as an LVS protocol (6 TCP, 17 UDP, 132 SCTP);
+    /// [`UnitError::UnknownProtocol`] for any other.
+    pub fn lvs_protocol(&self) -> Result<Protocol, UnitError> {
+        Protocol::from_ip_proto(self.protocol).ok_or(UnitError::UnknownProtocol(self.protocol))
+    }
+
+    /// `data0` as an LVS forwarding method (see [`Forwarding`]'s `TryFrom<NecpForwarding>`).
+    pub fn lvs_forwarding(&self) -> Result<Forwarding, UnitError> {
+        Forwarding::try_from(self.forwarding)
+    }
+
     fn to_unit(self) -> Unit {
-        todo!()
+        Unit([
+            u32::from(u8::from(self.forwarding)),
+            u32::from(self.protocol),
+            u32::from(self.port),
+            0,
+            0,
+            0,
+            0,
+            0,
+        ])
     }
     fn from_unit(u: &Unit) -> Result<Self, UnitError> {
-        todo!()
+        let unit = ServiceUnit {
+            forwarding: NecpForwarding::from(field_u8(u, 0)?),
+            protocol: field_u8(u, 1)?,
+            port: field_u16(u, 2)?,
+        };
+        zeros_from(u, 3)?;
+        Ok(unit)
     }
 }
+
 impl ExceptionUnit {
     fn to_unit(self) -> Unit {
-        todo!()
+        Unit([
+            u32::from(self.scope),
+            self.ttl,
+            u32::from(self.src),
+            u32::from(self.src_prefix),
+            u32::from(self.dst),
+            u32::from(self.dst_prefix),
+            u32::from(self.protocol),
+            u32::from(self.port),
+        ])
     }
     fn from_unit(u: &Unit) -> Result<Self, UnitError> {
-        todo!()
+        Ok(ExceptionUnit {
+            scope: field_u8(u, 0)?,
+            ttl: u.0[1],
+            src: Ipv4Addr::from(u.0[2]),
+            src_prefix: field_u8(u, 3)?,
+            dst: Ipv4Addr::from(u.0[4]),
+            dst_prefix: field_u8(u, 5)?,
+            protocol: field_u8(u, 6)?,
+            port: field_u16(u, 7)?,
+        })
+    }
+}
+
+/// NECP's forwarding type as an LVS forwarding method: L2 is direct routing, GRE is
+/// tunnelling with the default encapsulation ([`Tunnel::Ipip`], the classic LVS-TUN: NECP's
+/// "GRE" names the family of encapsulations), L3 is NAT. Unknown types are
+/// [`UnitError::UnknownForwarding`].
+impl TryFrom<NecpForwarding> for Forwarding {
+    type Error = UnitError;
+    fn try_from(f: NecpForwarding) -> Result<Forwarding, UnitError> {
+        match f {
+            NecpForwarding::L2 => Ok(Forwarding::DirectRoute),
+            NecpForwarding::Gre => Ok(Forwarding::Tunnel(Tunnel::default())),
+            NecpForwarding::L3 => Ok(Forwarding::Masq),
+            NecpForwarding::Unknown(v) => Err(UnitError::UnknownForwarding(v)),
+        }
+    }
+}
+
+/// An LVS forwarding method as NECP's forwarding type: direct routing is L2, every tunnel
+/// (IP-in-IP, GUE, GRE) is GRE, NAT is L3. Local delivery is [`UnitError::LocalForwarding`].
+impl TryFrom<Forwarding> for NecpForwarding {
+    type Error = UnitError;
+    fn try_from(f: Forwarding) -> Result<NecpForwarding, UnitError> {
+        match f {
+            Forwarding::DirectRoute => Ok(NecpForwarding::L2),
+            Forwarding::Tunnel(_) => Ok(NecpForwarding::Gre),
+            Forwarding::Masq => Ok(NecpForwarding::L3),
+            Forwarding::Local => Err(UnitError::LocalForwarding),
+        }
     }
 }

@@ -432,6 +432,7 @@ fn a_lost_connection_quiesces_at_once_and_the_agent_comes_back() {
     net.agents[a].agent.on_closed(net.now);
     net.pump();
     assert_eq!(net.master.real(&r), Some((0, true)));
+    net.fire();
     // The agent reconnects at once (it had been initialised), starts again, and the real
     // gets its weight back at the next poll.
     assert!(net.agents[a].conn.is_some());
@@ -640,7 +641,7 @@ fn garbage_disconnects_only_that_agent() {
     let bad = net.add_agent("127.0.0.31", settings(vec![http_unit()]));
     net.agents[good].agent.set_health(0, 10);
     net.advance(Duration::from_secs(3));
-    net.send_raw(bad, b"GET / HTTP/1.0\r\n\r\n");
+    net.send_raw(bad, b"GET / HTTP/1.0\r\nHost: director\r\n\r\n");
     assert!(net.master_events.iter().any(|e| matches!(e,
         MasterEvent::Disconnected { reason: Reason::Garbage(_), .. })));
     let bad_real = real("127.0.0.31", http_vs(), 80);

@@ -18,6 +18,7 @@ const IDLE_SAMPLE: Duration = Duration::from_secs(30);
 /// loading a monitor).
 pub async fn run(cfg: AgentConfig, factory: &MonitorFactory) -> Result<bool, String> {
     let master = resolve(&cfg.director, cfg.master_port).await?;
+    let source = cfg.source_address;
     let mut monitors = Vec::with_capacity(cfg.services.len());
     for s in &cfg.services {
         let m = factory.build(&s.monitor).await.map_err(|e| {
@@ -58,7 +59,7 @@ pub async fn run(cfg: AgentConfig, factory: &MonitorFactory) -> Result<bool, Str
         (&mut stop).await;
         asked = true;
     };
-    let _agent = run_agent(agent, master, None, health_rx, on_event, shutdown).await;
+    let _agent = run_agent(agent, master, source, health_rx, on_event, shutdown).await;
     sampler.abort();
     Ok(asked)
 }

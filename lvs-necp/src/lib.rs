@@ -10,3 +10,6 @@
 
 /// The TCP port on which a feedbackd master listens for NECP agents.
 pub const NECP_PORT: u16 = 3262;
+
+#[cfg(feature = "monitor")]
+pub mod monitor;

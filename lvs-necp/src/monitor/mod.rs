@@ -104,7 +104,7 @@ pub enum MonitorError {
     /// What a monitor reported is not a number.
     #[error("{monitor} reported {output:?}, not a health number 0..=100")]
     NotANumber {
-        /// Which monitor (`exec `cmd``, `perl /path get_health()`).
+        /// Which monitor: exec and the command line, or perl, the script and `get_health()`.
         monitor: String,
         /// What it reported, trimmed, cut to 80 characters (then ending with `...`).
         output: String,

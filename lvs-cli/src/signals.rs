@@ -4,7 +4,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 /// Completes on the first SIGTERM or SIGINT. When the handlers cannot be installed it never
 /// completes (the process then stops the default way, at once).
-pub async fn terminated() {
+pub(crate) async fn terminated() {
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),

@@ -16,7 +16,7 @@ const IDLE_SAMPLE: Duration = Duration::from_secs(30);
 /// Runs the agent until SIGTERM or SIGINT (then STOP is sent; `Ok(true)`) or until it gives
 /// up connecting (`Ok(false)`). Errors are the start-up failures (resolving the director,
 /// loading a monitor).
-pub async fn run(cfg: AgentConfig, factory: &MonitorFactory) -> Result<bool, String> {
+pub(crate) async fn run(cfg: AgentConfig, factory: &MonitorFactory) -> Result<bool, String> {
     let master = resolve(&cfg.director, cfg.master_port).await?;
     let source = cfg.source_address;
     let mut monitors = Vec::with_capacity(cfg.services.len());

@@ -9,7 +9,7 @@ use lvs_core::config::feedbackd::LogLevel;
 
 /// The `tracing` filter of a feedbackd log level: CRIT and ERR are `error` (tracing has no
 /// level above it), WARN `warn`, INFO `info`, DEBUG `debug`, VDEBUG `trace`.
-pub fn filter(level: LogLevel) -> &'static str {
+pub(crate) fn filter(level: LogLevel) -> &'static str {
     match level {
         LogLevel::Crit | LogLevel::Err => "error",
         LogLevel::Warn => "warn",
@@ -22,7 +22,7 @@ pub fn filter(level: LogLevel) -> &'static str {
 /// Sets up logging: with `debug` to stdout at DEBUG (the file's settings ignored, as the
 /// HOWTO says); otherwise appended to `logfile` at `level`, or to stderr when `logfile` is
 /// `-` or cannot be opened (said on stderr). `RUST_LOG` overrides the level.
-pub fn init(program: &str, level: LogLevel, logfile: &Path, debug: bool) {
+pub(crate) fn init(program: &str, level: LogLevel, logfile: &Path, debug: bool) {
     let env = tracing_subscriber::EnvFilter::try_from_default_env();
     if debug {
         let filter = env.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("debug"));

@@ -10,7 +10,7 @@ use tracing::{debug, error, info, warn};
 
 /// Where the master's decisions go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
+pub(crate) enum BackendKind {
     /// The kernel's IPVS.
     Ipvs,
     /// The kernel's IPVS, read for connection counts only (`-n`).
@@ -21,7 +21,7 @@ pub enum BackendKind {
 
 /// Runs the master until SIGTERM or SIGINT. Errors are the start-up failures (listening,
 /// IPVS), already worded for the operator.
-pub async fn run(cfg: MasterConfig, kind: BackendKind) -> Result<(), String> {
+pub(crate) async fn run(cfg: MasterConfig, kind: BackendKind) -> Result<(), String> {
     let addr = SocketAddr::new(cfg.listen_address, cfg.listen_port);
     let listener = TcpListener::bind(addr)
         .await

@@ -19,9 +19,15 @@ fn ipvsadm(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The weight of real `ip:80` of 10.7.7.7:80 in `ipvsadm -Ln`, `None` when absent.
+/// The weight of real `ip:80` of 10.7.7.7:80 in `ipvsadm -Ln`, `None` when absent (or the
+/// service is, as before the master created it).
 fn weight(ip: &str) -> Option<u32> {
-    let listing = ipvsadm(&["-L", "-n", "-t", "10.7.7.7:80"]);
+    let path = std::env::var("LVS_IPVSADM").expect("LVS_IPVSADM: run by scripts/kernel-tests.sh");
+    let out = Command::new(&path)
+        .args(["-L", "-n", "-t", "10.7.7.7:80"])
+        .output()
+        .expect("run ipvsadm");
+    let listing = String::from_utf8_lossy(&out.stdout);
     let needle = format!("{ip}:80");
     listing.lines().find_map(|l| {
         let cols: Vec<&str> = l.split_whitespace().collect();

@@ -110,6 +110,20 @@ for path in sys.argv[2:]:
             open(f"{out}/seed-{name}-{i}", "wb").write(data)
 PY
     fi
+    if [ "$target" = necp_frames ]; then
+      # The annotated vectors of lvs-necp's codec tests (`const NAME: &str = "<hex # comments>";`),
+      # one frame per seed and all of them as one stream; the first byte seeds the chunk sizes.
+      python3 - "$corpus" lvs-necp/tests/codec.rs <<'PY'
+import re, sys
+out, src = sys.argv[1], sys.argv[2]
+frames = []
+for name, body in re.findall(r'const (\w+): &str = "(.*?)";', open(src).read(), re.S):
+    digits = ''.join(line.split('#')[0] for line in body.splitlines())
+    frames.append(bytes.fromhex(digits))
+    open(f"{out}/seed-{name.lower()}", "wb").write(b"\x07" + frames[-1])
+open(f"{out}/seed-all", "wb").write(b"\x2a" + b"".join(frames))
+PY
+    fi
     logf="target/fuzz-$target.log"
     mkdir -p target
     if ! (cd fuzz && cargo +nightly fuzz run -O "$target" "../$corpus" -- \

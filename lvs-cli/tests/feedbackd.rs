@@ -39,24 +39,39 @@ fn master_and_agents_on_loopback() {
         )
     };
     let mut master = Daemon::start(MASTER, &master_conf, &["--memory"]);
-    master.expect(&["listening for agents on 127.0.0.1"], Duration::from_secs(10));
+    master.expect(
+        &["listening for agents on 127.0.0.1"],
+        Duration::from_secs(10),
+    );
     let mut a = Daemon::start(AGENT, &agent_conf("127.0.4.1", 42), &[]);
     let b = Daemon::start(AGENT, &agent_conf("127.0.4.2", 77), &[]);
     master.expect(&["127.0.4.1:80", "weight 0"], Duration::from_secs(10));
-    master.expect(&["127.0.4.1:80", "health 42, weight 42"], Duration::from_secs(10));
-    master.expect(&["127.0.4.2:80", "health 77, weight 77"], Duration::from_secs(10));
+    master.expect(
+        &["127.0.4.1:80", "health 42, weight 42"],
+        Duration::from_secs(10),
+    );
+    master.expect(
+        &["127.0.4.2:80", "health 77, weight 77"],
+        Duration::from_secs(10),
+    );
     a.expect(&["master accepted the session"], Duration::from_secs(5));
     // SIGTERM: the agent sends NECP_STOP and exits 0; the master quiesces, then removes.
     a.signal("TERM");
     assert_eq!(a.wait(Duration::from_secs(10)), Some(0));
-    master.expect(&["quiesced", "127.0.4.1:80", "NECP_STOP"], Duration::from_secs(5));
+    master.expect(
+        &["quiesced", "127.0.4.1:80", "NECP_STOP"],
+        Duration::from_secs(5),
+    );
     master.expect(&["removed", "127.0.4.1:80"], Duration::from_secs(5));
     // An agent killed hard: its connection closes, the master quiesces it at once.
     b.signal("KILL");
     master.expect(&["quiesced", "127.0.4.2:80"], Duration::from_secs(5));
     // An agent outside the allow list is refused and told nothing more.
     let _c = Daemon::start(AGENT, &agent_conf("127.0.5.1", 10), &[]);
-    master.expect(&["refused agent 127.0.5.1", "allow"], Duration::from_secs(10));
+    master.expect(
+        &["refused agent 127.0.5.1", "allow"],
+        Duration::from_secs(10),
+    );
     master.signal("TERM");
     assert_eq!(master.wait(Duration::from_secs(5)), Some(0));
 }
@@ -77,7 +92,10 @@ fn the_master_refuses_to_start_without_an_allow_list() {
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no `allow` line") && err.contains("allow = 0.0.0.0/0"), "{err}");
+    assert!(
+        err.contains("no `allow` line") && err.contains("allow = 0.0.0.0/0"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -94,7 +112,10 @@ fn an_agent_gives_up_after_its_connection_retries() {
         ),
     );
     let mut a = Daemon::start(AGENT, &conf, &[]);
-    a.expect(&["giving up after 2 failed connection attempts"], Duration::from_secs(10));
+    a.expect(
+        &["giving up after 2 failed connection attempts"],
+        Duration::from_secs(10),
+    );
     assert_eq!(a.wait(Duration::from_secs(5)), Some(1));
 }
 
@@ -115,7 +136,9 @@ fn a_monitor_that_cannot_load_stops_the_agent_with_its_line() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("agent.conf:3") && err.contains("www") && err.contains("/nonexistent/monitor.pl"),
+        err.contains("agent.conf:3")
+            && err.contains("www")
+            && err.contains("/nonexistent/monitor.pl"),
         "{err}"
     );
 }

@@ -14,8 +14,15 @@ const AGENT: &str = env!("CARGO_BIN_EXE_feedbackd-agent");
 
 fn ipvsadm(args: &[&str]) -> String {
     let path = std::env::var("LVS_IPVSADM").expect("LVS_IPVSADM: run by scripts/kernel-tests.sh");
-    let out = Command::new(&path).args(args).output().expect("run ipvsadm");
-    assert!(out.status.success(), "{path} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(&path)
+        .args(args)
+        .output()
+        .expect("run ipvsadm");
+    assert!(
+        out.status.success(),
+        "{path} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -43,7 +50,10 @@ fn wait_weight(ip: &str, want: Option<u32>, within: Duration) -> Duration {
         if got == want {
             return start.elapsed();
         }
-        assert!(start.elapsed() < within, "{ip}: weight {got:?}, want {want:?}");
+        assert!(
+            start.elapsed() < within,
+            "{ip}: weight {got:?}, want {want:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -119,6 +129,13 @@ fn dry_run_changes_nothing() {
     let mut master = Daemon::start(MASTER, &master_conf(dir.path(), port), &["-n"]);
     master.expect(&["listening for agents"], Duration::from_secs(10));
     let _a = Daemon::start(AGENT, &agent_conf(dir.path(), port, "127.0.7.3", 50), &[]);
-    master.expect(&["dry run: would set weight", "127.0.7.3:80", "to 50"], Duration::from_secs(10));
-    assert_eq!(ipvsadm(&["-S", "-n"]).trim(), "", "the dry run changed the kernel");
+    master.expect(
+        &["dry run: would set weight", "127.0.7.3:80", "to 50"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        ipvsadm(&["-S", "-n"]).trim(),
+        "",
+        "the dry run changed the kernel"
+    );
 }

@@ -1232,6 +1232,9 @@ fn source_address_must_be_a_unicast_address() {
              port=80\nforwarding=DR\nmonitor=cpuload\n"
         );
         let err = agent(&text).expect_err(bad);
-        assert!(err.contains("a.conf:2") && err.contains("source-address"), "{bad}: {err}");
+        assert!(
+            err.contains("a.conf:2") && err.contains("source-address"),
+            "{bad}: {err}"
+        );
     }
 }

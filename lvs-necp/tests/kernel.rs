@@ -42,7 +42,12 @@ async fn weight(client: &mut AsyncClient, ip: IpAddr) -> Option<u32> {
         .map(|d| d.dest.weight)
 }
 
-async fn wait_weight(client: &mut AsyncClient, ip: IpAddr, want: Option<u32>, within: Duration) -> Duration {
+async fn wait_weight(
+    client: &mut AsyncClient,
+    ip: IpAddr,
+    want: Option<u32>,
+    within: Duration,
+) -> Duration {
     let start = Instant::now();
     loop {
         let got = weight(client, ip).await;
@@ -57,7 +62,15 @@ async fn wait_weight(client: &mut AsyncClient, ip: IpAddr, want: Option<u32>, wi
     }
 }
 
-fn spawn_agent(n: u8, master: SocketAddr, health: u8) -> (watch::Sender<Vec<u8>>, oneshot::Sender<()>, tokio::task::JoinHandle<Agent>) {
+fn spawn_agent(
+    n: u8,
+    master: SocketAddr,
+    health: u8,
+) -> (
+    watch::Sender<Vec<u8>>,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<Agent>,
+) {
     let s = AgentSettings::new(vec![ServiceUnit {
         forwarding: NecpForwarding::L2,
         protocol: 6,
@@ -66,9 +79,16 @@ fn spawn_agent(n: u8, master: SocketAddr, health: u8) -> (watch::Sender<Vec<u8>>
     let agent = Agent::new(s, Instant::now().into_std());
     let (htx, hrx) = watch::channel(vec![health]);
     let (stx, srx) = oneshot::channel::<()>();
-    let task = tokio::spawn(run_agent(agent, master, Some(agent_ip(n)), hrx, |_| {}, async move {
-        let _ = srx.await;
-    }));
+    let task = tokio::spawn(run_agent(
+        agent,
+        master,
+        Some(agent_ip(n)),
+        hrx,
+        |_| {},
+        async move {
+            let _ = srx.await;
+        },
+    ));
     (htx, stx, task)
 }
 
@@ -99,7 +119,10 @@ async fn the_master_programs_ipvs_from_its_agents() {
         if let Ok(s) = client.service(&vs()).await {
             break s;
         }
-        assert!(start.elapsed() < Duration::from_secs(5), "virtual service not created");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "virtual service not created"
+        );
         sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(svc.service.scheduler.to_string(), "wlc");
@@ -111,7 +134,10 @@ async fn the_master_programs_ipvs_from_its_agents() {
     // Health changes reach the kernel.
     h1.send_replace(vec![90]);
     let took = wait_weight(&mut client, agent_ip(1), Some(90), Duration::from_secs(5)).await;
-    println!("health 60 -> 90 reached the kernel in {} ms", took.as_millis());
+    println!(
+        "health 60 -> 90 reached the kernel in {} ms",
+        took.as_millis()
+    );
     // The agent's STOP quiesces the real in the kernel; idle, it is removed.
     let _ = stop1.send(());
     let ended = tokio::time::timeout(Duration::from_secs(5), task1)
@@ -128,7 +154,10 @@ async fn the_master_programs_ipvs_from_its_agents() {
             None => break,
             Some(_) => {}
         }
-        assert!(t.elapsed() < Duration::from_secs(5), "agent 1's real not removed");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "agent 1's real not removed"
+        );
         sleep(Duration::from_millis(10)).await;
     }
     println!(
@@ -171,7 +200,10 @@ async fn a_dry_run_master_changes_nothing_in_the_kernel() {
     let (_h, stop, task) = spawn_agent(3, addr, 50);
     sleep(Duration::from_secs(3)).await;
     // Nothing was created: not the virtual service, not the real.
-    assert!(client.service(&vs()).await.is_err(), "dry run created the service");
+    assert!(
+        client.service(&vs()).await.is_err(),
+        "dry run created the service"
+    );
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     sleep(Duration::from_secs(2)).await;

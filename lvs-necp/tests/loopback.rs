@@ -1,6 +1,8 @@
 //! The tokio drivers on loopback: one master with the memory backend and 50 agents, each
 //! connecting from its own 127.x address, on real sockets.
 
+#![cfg(feature = "tokio")]
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -143,7 +145,11 @@ async fn fifty_agents_weights_follow_their_monitors() {
     })
     .await;
     sleep(Duration::from_millis(1500)).await;
-    assert_eq!(backend.weight(&r), Some(0), "kept while connections are active");
+    assert_eq!(
+        backend.weight(&r),
+        Some(0),
+        "kept while connections are active"
+    );
     backend.set_active(&r, 0);
     wait_for(Duration::from_secs(3), "removed once idle", || {
         backend.weight(&r).is_none()
@@ -235,7 +241,10 @@ async fn a_frozen_agent_is_quiesced_within_timeout_times_retries() {
     }
     assert!(dropped, "the master did not drop the silent agent");
     let took = since.elapsed();
-    assert!(took <= limit + Duration::from_millis(500), "{took:?} > {limit:?}");
+    assert!(
+        took <= limit + Duration::from_millis(500),
+        "{took:?} > {limit:?}"
+    );
     wait_for(Duration::from_secs(3), "removed", || {
         backend.weight(&real_of(20)).is_none()
     })
@@ -260,14 +269,20 @@ async fn agents_outside_the_allow_list_and_garbage_do_not_disturb_others() {
     let sock = tokio::net::TcpSocket::new_v4().expect("socket");
     sock.bind(SocketAddr::new(agent_ip(2), 0)).expect("bind");
     let mut g = sock.connect(addr).await.expect("connect");
-    g.write_all(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n").await.expect("write");
+    g.write_all(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+        .await
+        .expect("write");
     let mut buf = [0u8; 64];
     let n = timeout(Duration::from_secs(3), g.read(&mut buf))
         .await
         .expect("closed in time");
     assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
     sleep(Duration::from_millis(1500)).await;
-    assert_eq!(backend.weight(&real_of(40)), None, "refused agent was added");
+    assert_eq!(
+        backend.weight(&real_of(40)),
+        None,
+        "refused agent was added"
+    );
     assert_eq!(backend.weight(&real_of(1)), Some(50));
     let _ = backend.clone().active_connections(&real_of(1)).await;
     drop(ok);

@@ -15,7 +15,7 @@ use lvs_necp::session::agent::{
     backoff, Agent, AgentAction, AgentEvent, AgentSettings, DropReason,
 };
 use lvs_necp::session::master::{
-    ConnId, Master, MasterAction, MasterEvent, MasterSettings, Reason, RealKey,
+    ConnId, Master, MasterAction, MasterEvent, MasterSettings, RealKey, Reason,
 };
 
 const SECRET: &str = "s3cret-shared";
@@ -83,7 +83,6 @@ struct AgentSlot {
 
 /// A master and its agents wired in memory, with the IPVS table the master's actions build.
 struct Net {
-    t0: Instant,
     now: Instant,
     master: Master,
     agents: Vec<AgentSlot>,
@@ -103,7 +102,6 @@ impl Net {
         let t0 = Instant::now();
         let master = Master::new(MasterSettings::new(cfg), t0, 42);
         let mut net = Net {
-            t0,
             now: t0,
             master,
             agents: Vec::new(),
@@ -132,10 +130,6 @@ impl Net {
         self.agents.len() - 1
     }
 
-    fn elapsed(&self) -> Duration {
-        self.now - self.t0
-    }
-
     /// Moves everything until nothing moves.
     fn pump(&mut self) {
         for _ in 0..10_000 {
@@ -150,7 +144,9 @@ impl Net {
                             let peer = SocketAddr::new(self.agents[i].ip, 40000 + id as u16);
                             if !self.cut && self.master.accept(id, peer, self.now).is_ok() {
                                 self.agents[i].conn = Some(id);
-                                self.agents[i].agent.on_connected(self.now, 0x2222_2222_3333_3333);
+                                self.agents[i]
+                                    .agent
+                                    .on_connected(self.now, 0x2222_2222_3333_3333);
                             } else {
                                 self.agents[i].agent.on_connect_failed(self.now);
                             }
@@ -280,14 +276,19 @@ impl Net {
     fn until(&mut self, limit: Duration, mut cond: impl FnMut(&Net) -> bool) -> Duration {
         let start = self.now;
         while !cond(self) {
-            assert!(self.now - start < limit, "condition not met within {limit:?}");
+            assert!(
+                self.now - start < limit,
+                "condition not met within {limit:?}"
+            );
             self.advance(Duration::from_millis(100));
         }
         self.now - start
     }
 
     fn weight(&self, r: &RealKey) -> Option<u32> {
-        self.table.destination(&r.service, &r.real).map(|d| d.weight)
+        self.table
+            .destination(&r.service, &r.real)
+            .map(|d| d.weight)
     }
 
     fn send_raw(&mut self, agent: usize, bytes: &[u8]) {
@@ -311,12 +312,17 @@ fn an_agent_joins_with_weight_zero_then_its_health() {
     net.agents[a].agent.set_health(0, 75);
     let r = real("127.0.0.5", http_vs(), 80);
     // Added at once with weight 0 and the NAT forwarding the agent asked for.
-    let d = *net.table.destination(&r.service, &r.real).expect("real added");
+    let d = *net
+        .table
+        .destination(&r.service, &r.real)
+        .expect("real added");
     assert_eq!((d.weight, d.forwarding), (0, Forwarding::Masq));
     assert!(net.agents[a].events.contains(&AgentEvent::Initialized));
     assert!(net.agents[a]
         .events
-        .contains(&AgentEvent::ServicesAccepted { opcode: Opcode::StartAck }));
+        .contains(&AgentEvent::ServicesAccepted {
+            opcode: Opcode::StartAck
+        }));
     // The first poll, keepalive-interval later, sets the weight to the health.
     net.advance(Duration::from_millis(1900));
     assert_eq!(net.weight(&r), Some(0));
@@ -346,7 +352,9 @@ fn several_services_forwarding_types_and_polls_carry_one_query_each() {
     assert_eq!(net.weight(&h), Some(90));
     assert_eq!(net.weight(&d), Some(40));
     assert_eq!(
-        net.table.destination(&d.service, &d.real).map(|x| x.forwarding),
+        net.table
+            .destination(&d.service, &d.real)
+            .map(|x| x.forwarding),
         Some(Forwarding::DirectRoute)
     );
     let polls: Vec<&Message> = net
@@ -363,8 +371,16 @@ fn several_services_forwarding_types_and_polls_carry_one_query_each() {
     assert_eq!(
         q,
         vec![
-            HealthQuery { query_type: QUERY_HEALTH_INDEX, protocol: 6, port: 80 },
-            HealthQuery { query_type: QUERY_HEALTH_INDEX, protocol: 17, port: 53 },
+            HealthQuery {
+                query_type: QUERY_HEALTH_INDEX,
+                protocol: 6,
+                port: 80
+            },
+            HealthQuery {
+                query_type: QUERY_HEALTH_INDEX,
+                protocol: 17,
+                port: 53
+            },
         ]
     );
 }
@@ -403,7 +419,9 @@ fn stop_quiesces_then_removal_waits_for_idle() {
     assert!(net.agents[a].agent.is_finished());
     assert!(net.agents[a]
         .events
-        .contains(&AgentEvent::ServicesAccepted { opcode: Opcode::StopAck }));
+        .contains(&AgentEvent::ServicesAccepted {
+            opcode: Opcode::StopAck
+        }));
     // Quiesced at once: weight 0, still in the table.
     assert_eq!(net.weight(&r), Some(0));
     assert_eq!(net.master.real(&r), Some((0, true)));
@@ -490,13 +508,18 @@ fn the_agent_reconnects_after_master_timeout() {
     let a = net.add_agent("127.0.0.12", s);
     net.cut = true;
     net.advance(Duration::from_secs(6));
-    assert!(net.agents[a].events.iter().any(|e| matches!(e,
-        AgentEvent::Dropped { reason: DropReason::MasterTimeout, retry_in } if retry_in.is_zero())));
+    assert!(
+        net.agents[a].events.iter().any(|e| matches!(e,
+        AgentEvent::Dropped { reason: DropReason::MasterTimeout, retry_in } if retry_in.is_zero()))
+    );
 }
 
 #[test]
 fn backoff_doubles_to_the_cap_and_the_agent_gives_up() {
-    assert_eq!(backoff(0, Duration::from_secs(1), Duration::from_secs(256)), Duration::ZERO);
+    assert_eq!(
+        backoff(0, Duration::from_secs(1), Duration::from_secs(256)),
+        Duration::ZERO
+    );
     let seq: Vec<u64> = (1..=11)
         .map(|n| backoff(n, Duration::from_secs(1), Duration::from_secs(256)).as_secs())
         .collect();
@@ -526,8 +549,13 @@ fn backoff_doubles_to_the_cap_and_the_agent_gives_up() {
         .events
         .contains(&AgentEvent::GaveUp { attempts: 4 }));
     assert!(net.agents[a].agent.is_finished());
-    assert!(net.master_events.iter().any(|e| matches!(e,
-        MasterEvent::Refused { reason: Reason::NotAllowed, .. })));
+    assert!(net.master_events.iter().any(|e| matches!(
+        e,
+        MasterEvent::Refused {
+            reason: Reason::NotAllowed,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -536,8 +564,14 @@ fn an_agent_that_never_sends_init_is_dropped() {
     let peer: SocketAddr = "127.0.0.13:5000".parse().expect("addr");
     net.master.accept(99, peer, net.now).expect("allowed");
     net.advance(Duration::from_secs(11));
-    assert!(net.master_events.iter().any(|e| matches!(e,
-        MasterEvent::Disconnected { conn: 99, reason: Reason::NoInit, .. })));
+    assert!(net.master_events.iter().any(|e| matches!(
+        e,
+        MasterEvent::Disconnected {
+            conn: 99,
+            reason: Reason::NoInit,
+            ..
+        }
+    )));
 }
 
 fn authed(units: Vec<ServiceUnit>, secret: &str) -> AgentSettings {
@@ -554,8 +588,13 @@ fn authenticated_sessions_work_and_number_their_messages() {
     net.advance(Duration::from_secs(5));
     let r = real("127.0.0.20", http_vs(), 80);
     assert_eq!(net.weight(&r), Some(33));
-    assert!(net.master_events.iter().any(|e| matches!(e,
-        MasterEvent::Initialized { authenticated: true, .. })));
+    assert!(net.master_events.iter().any(|e| matches!(
+        e,
+        MasterEvent::Initialized {
+            authenticated: true,
+            ..
+        }
+    )));
     // Every message of the master is signed; the first carries the number the agent asked
     // for, and they count up.
     let id = net.agents[a].conn.expect("conn");
@@ -579,12 +618,27 @@ fn a_wrong_secret_or_none_is_refused() {
         s.key = agent_key.map(|k| Key::new(k.as_bytes()));
         s.connection_retries = 1;
         let a = net.add_agent("127.0.0.21", s);
-        assert!(net.agents[a].events.iter().any(|e| matches!(e,
-            AgentEvent::GaveUp { .. })) || net.agents[a].events.iter().any(|e| matches!(e,
+        assert!(
+            net.agents[a]
+                .events
+                .iter()
+                .any(|e| matches!(e, AgentEvent::GaveUp { .. }))
+                || net.agents[a].events.iter().any(|e| matches!(e,
             AgentEvent::Dropped { reason: DropReason::InitRefused(f), .. }
-                if f.contains(Flags::AUTH_REQUIRED))), "{:?}", net.agents[a].events);
-        assert!(net.table.get(&http_vs()).expect("vs").destinations.is_empty());
-        assert!(net.master_events.iter().any(|e| matches!(e, MasterEvent::AuthFailed { .. })));
+                if f.contains(Flags::AUTH_REQUIRED))),
+            "{:?}",
+            net.agents[a].events
+        );
+        assert!(net
+            .table
+            .get(&http_vs())
+            .expect("vs")
+            .destinations
+            .is_empty());
+        assert!(net
+            .master_events
+            .iter()
+            .any(|e| matches!(e, MasterEvent::AuthFailed { .. })));
     }
     // An agent asking for authentication from a master without a secret is refused too.
     let mut net = Net::new(master_config(""));
@@ -608,7 +662,11 @@ fn replayed_and_tampered_messages_are_rejected() {
     net.send_raw(a, &start);
     let last = net.replies(a).last().expect("reply").clone();
     assert_eq!(last.opcode, Opcode::StartAck);
-    assert!(last.flags.contains(Flags::ERROR | Flags::BAD_SEQUENCE_NUMBER), "{last:?}");
+    assert!(
+        last.flags
+            .contains(Flags::ERROR | Flags::BAD_SEQUENCE_NUMBER),
+        "{last:?}"
+    );
     // A forged STOP: right layout, wrong credential.
     let stop = Message::new(Opcode::Stop, 77, vec![http_unit().into()]).with_seq(u64::MAX / 2);
     let mut forged = Vec::new();
@@ -616,7 +674,10 @@ fn replayed_and_tampered_messages_are_rejected() {
     net.send_raw(a, &forged);
     let last = net.replies(a).last().expect("reply").clone();
     assert_eq!(last.opcode, Opcode::StopAck);
-    assert!(last.flags.contains(Flags::ERROR | Flags::AUTH_REQUIRED), "{last:?}");
+    assert!(
+        last.flags.contains(Flags::ERROR | Flags::AUTH_REQUIRED),
+        "{last:?}"
+    );
     // Neither had any effect.
     assert_eq!(net.master.real(&r), Some((90, false)));
     let fails = net
@@ -630,8 +691,13 @@ fn replayed_and_tampered_messages_are_rejected() {
     let mut plain = Vec::new();
     Message::new(Opcode::Stop, 78, vec![http_unit().into()]).encode(None, &mut plain);
     net.send_raw(a, &plain);
-    assert!(net.master_events.iter().any(|e| matches!(e,
-        MasterEvent::Disconnected { reason: Reason::Auth, .. })));
+    assert!(net.master_events.iter().any(|e| matches!(
+        e,
+        MasterEvent::Disconnected {
+            reason: Reason::Auth,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -642,8 +708,13 @@ fn garbage_disconnects_only_that_agent() {
     net.agents[good].agent.set_health(0, 10);
     net.advance(Duration::from_secs(3));
     net.send_raw(bad, b"GET / HTTP/1.0\r\nHost: director\r\n\r\n");
-    assert!(net.master_events.iter().any(|e| matches!(e,
-        MasterEvent::Disconnected { reason: Reason::Garbage(_), .. })));
+    assert!(net.master_events.iter().any(|e| matches!(
+        e,
+        MasterEvent::Disconnected {
+            reason: Reason::Garbage(_),
+            ..
+        }
+    )));
     let bad_real = real("127.0.0.31", http_vs(), 80);
     assert!(net.master_events.iter().any(|e| matches!(e,
         MasterEvent::Quiesced { real, reason: Reason::Garbage(_) } if *real == bad_real)));
@@ -657,12 +728,23 @@ fn garbage_disconnects_only_that_agent() {
     let garbage = net
         .master_events
         .iter()
-        .filter(|e| matches!(e, MasterEvent::Disconnected { reason: Reason::Garbage(_), .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                MasterEvent::Disconnected {
+                    reason: Reason::Garbage(_),
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(garbage, 2);
     // The good agent never noticed.
     net.advance(Duration::from_secs(3));
-    assert_eq!(net.master.real(&real("127.0.0.30", http_vs(), 80)), Some((10, false)));
+    assert_eq!(
+        net.master.real(&real("127.0.0.30", http_vs(), 80)),
+        Some((10, false))
+    );
 }
 
 #[test]
@@ -694,7 +776,10 @@ fn unsupported_requests_and_versions_are_answered_with_f_error() {
     v2.encode(None, &mut bytes);
     net.send_raw(a, &bytes);
     let last = net.replies(a).last().expect("reply").clone();
-    assert_eq!((last.opcode, last.request_id, last.version), (Opcode::StartAck, 501, 1));
+    assert_eq!(
+        (last.opcode, last.request_id, last.version),
+        (Opcode::StartAck, 501, 1)
+    );
     assert!(last.flags.contains(Flags::ERROR | Flags::VERSION_MISMATCH));
     assert!(last.units().is_empty());
 }
@@ -711,18 +796,38 @@ fn the_agent_answers_unknown_queries_with_only_the_unsupported_units() {
     agent.handle_input(&ack, now);
     let _start = agent.poll_transmit().expect("START");
     agent.set_health(0, 66);
-    let good = HealthQuery { query_type: QUERY_HEALTH_INDEX, protocol: 6, port: 80 };
-    let other_type = HealthQuery { query_type: 7, protocol: 6, port: 80 };
-    let other_port = HealthQuery { query_type: QUERY_HEALTH_INDEX, protocol: 6, port: 81 };
+    let good = HealthQuery {
+        query_type: QUERY_HEALTH_INDEX,
+        protocol: 6,
+        port: 80,
+    };
+    let other_type = HealthQuery {
+        query_type: 7,
+        protocol: 6,
+        port: 80,
+    };
+    let other_port = HealthQuery {
+        query_type: QUERY_HEALTH_INDEX,
+        protocol: 6,
+        port: 81,
+    };
     let ask = |units: Vec<HealthQuery>, agent: &mut Agent| {
         let mut b = Vec::new();
-        Message::new(Opcode::Keepalive, 9, units.into_iter().map(Unit::from).collect())
-            .encode(None, &mut b);
+        Message::new(
+            Opcode::Keepalive,
+            9,
+            units.into_iter().map(Unit::from).collect(),
+        )
+        .encode(None, &mut b);
         agent.handle_input(&b, now);
         let out = agent.poll_transmit().expect("reply");
         let mut d = FrameDecoder::new(4096);
         d.push(&out);
-        d.next_frame().expect("frame").expect("whole").message().expect("message")
+        d.next_frame()
+            .expect("frame")
+            .expect("whole")
+            .message()
+            .expect("message")
     };
     let r = ask(vec![good], &mut agent);
     assert!(!r.is_error());
@@ -747,8 +852,13 @@ fn a_new_init_from_the_same_address_replaces_the_old_connection() {
     assert_eq!(net.master.connections(), 1);
     let b = net.add_agent("127.0.0.50", settings(vec![http_unit()]));
     net.agents[b].agent.set_health(0, 55);
-    assert!(net.master_events.iter().any(|e| matches!(e,
-        MasterEvent::Disconnected { reason: Reason::Replaced, .. })));
+    assert!(net.master_events.iter().any(|e| matches!(
+        e,
+        MasterEvent::Disconnected {
+            reason: Reason::Replaced,
+            ..
+        }
+    )));
     net.advance(Duration::from_secs(3));
     let r = real("127.0.0.50", http_vs(), 80);
     assert_eq!(net.master.real(&r), Some((55, false)));
@@ -764,19 +874,30 @@ fn caps_on_agents_and_services() {
     let mut s = settings(vec![http_unit()]);
     s.connection_retries = 1;
     net.add_agent("127.0.0.62", s);
-    assert!(net.master_events.iter().any(|e| matches!(e,
-        MasterEvent::Refused { reason: Reason::TooManyAgents, .. })));
+    assert!(net.master_events.iter().any(|e| matches!(
+        e,
+        MasterEvent::Refused {
+            reason: Reason::TooManyAgents,
+            ..
+        }
+    )));
     assert_eq!(net.master.connections(), 2);
 }
 
 #[test]
 fn smoothing_and_threshold_damp_weight_churn() {
-    let mut net = Net::new(master_config("weight-smoothing = 0.5\nweight-threshold = 10"));
+    let mut net = Net::new(master_config(
+        "weight-smoothing = 0.5\nweight-threshold = 10",
+    ));
     let a = net.add_agent("127.0.0.70", settings(vec![http_unit()]));
     let r = real("127.0.0.70", http_vs(), 80);
     net.agents[a].agent.set_health(0, 80);
     net.advance(Duration::from_secs(3));
-    assert_eq!(net.weight(&r), Some(80), "the first answer is taken as it is");
+    assert_eq!(
+        net.weight(&r),
+        Some(80),
+        "the first answer is taken as it is"
+    );
     // 84: smoothed 82, moved 2 < 10: not written.
     net.agents[a].agent.set_health(0, 84);
     net.advance(Duration::from_secs(2));

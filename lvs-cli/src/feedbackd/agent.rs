@@ -49,7 +49,9 @@ pub(crate) async fn run(cfg: AgentConfig, factory: &MonitorFactory) -> Result<bo
             let _ = poll_tx.send(());
         }
         AgentDriverEvent::Session(e) => log_event(e),
-        AgentDriverEvent::ConnectFailed(e) => warn!("cannot connect to the master at {master}: {e}"),
+        AgentDriverEvent::ConnectFailed(e) => {
+            warn!("cannot connect to the master at {master}: {e}")
+        }
         other => debug!("{other:?}"),
     };
     let stop = crate::signals::terminated();
@@ -83,9 +85,8 @@ async fn sampler(
     mut polls: mpsc::UnboundedReceiver<()>,
 ) {
     loop {
-        match tokio::time::timeout(IDLE_SAMPLE, polls.recv()).await {
-            Ok(None) => return,
-            Ok(Some(())) | Err(_) => {}
+        if let Ok(None) = tokio::time::timeout(IDLE_SAMPLE, polls.recv()).await {
+            return; // the session ended
         }
         while polls.try_recv().is_ok() {}
         sample(&mut monitors, &health).await;
@@ -93,7 +94,10 @@ async fn sampler(
 }
 
 /// Measures every service; a failing monitor reports 0 ("send no work") and is logged.
-async fn sample(monitors: &mut [(String, Box<dyn HealthMonitor>)], health: &watch::Sender<Vec<u8>>) {
+async fn sample(
+    monitors: &mut [(String, Box<dyn HealthMonitor>)],
+    health: &watch::Sender<Vec<u8>>,
+) {
     let mut values = Vec::with_capacity(monitors.len());
     for (name, m) in monitors.iter_mut() {
         let v = match m.health().await {
@@ -123,13 +127,15 @@ fn log_event(e: &AgentEvent) {
         AgentEvent::ServicesRefused { opcode, units } => {
             error!("master refused services in {}: {units:?}", opcode.name())
         }
-        AgentEvent::Dropped { reason, retry_in } => match reason {
-            DropReason::MasterTimeout => warn!("Master timed out, attempting reconnection"),
-            DropReason::InitRefused(flags) => {
-                error!("master refused the session ({flags:?}); check `secret`; retry in {retry_in:?}")
+        AgentEvent::Dropped { reason, retry_in } => {
+            match reason {
+                DropReason::MasterTimeout => warn!("Master timed out, attempting reconnection"),
+                DropReason::InitRefused(flags) => {
+                    error!("master refused the session ({flags:?}); check `secret`; retry in {retry_in:?}")
+                }
+                other => warn!("connection to the master lost: {other:?}; retry in {retry_in:?}"),
             }
-            other => warn!("connection to the master lost: {other:?}; retry in {retry_in:?}"),
-        },
+        }
         AgentEvent::ConnectFailed { attempts, retry_in } => {
             warn!("connection attempt {attempts} failed; retry in {retry_in:?}")
         }
@@ -140,7 +146,10 @@ fn log_event(e: &AgentEvent) {
             warn!("master's {} failed authentication: {reason}", opcode.name())
         }
         AgentEvent::Unsupported { opcode, units } => {
-            info!("unsupported {} ({units} units) answered with F_Error", opcode.name())
+            info!(
+                "unsupported {} ({units} units) answered with F_Error",
+                opcode.name()
+            )
         }
         AgentEvent::Stopped => info!("services stopped"),
         other => debug!("{other:?}"),

@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 
 use lvs_core::config::feedbackd::MasterConfig;
-use lvs_necp::driver::{run_master, Backend, DryRun, IpvsBackend, MasterDriverEvent, MemoryBackend};
+use lvs_necp::driver::{
+    run_master, Backend, DryRun, IpvsBackend, MasterDriverEvent, MemoryBackend,
+};
 use lvs_necp::session::master::{Master, MasterAction, MasterEvent, MasterSettings, Reason};
 use tokio::net::TcpListener;
 use tracing::{debug, error, info, warn};
@@ -47,7 +49,14 @@ pub(crate) async fn run(cfg: MasterConfig, kind: BackendKind) -> Result<(), Stri
         tokio::time::Instant::now().into_std(),
         seed,
     );
-    run_master(master, listener, &mut *backend, log_event, crate::signals::terminated()).await;
+    run_master(
+        master,
+        listener,
+        &mut *backend,
+        log_event,
+        crate::signals::terminated(),
+    )
+    .await;
     info!("stopped; IPVS left as it is");
     Ok(())
 }
@@ -68,7 +77,11 @@ fn describe(action: &MasterAction) -> String {
     match action {
         MasterAction::AddService(s) => format!("add virtual service {}", s.key),
         MasterAction::AddReal { service, dest } => {
-            format!("add real {} to {service} with weight {}", dest.key(), dest.weight)
+            format!(
+                "add real {} to {service} with weight {}",
+                dest.key(),
+                dest.weight
+            )
         }
         MasterAction::SetWeight { real, weight } => format!("set weight of {real} to {weight}"),
         MasterAction::QueryActive(real) => format!("read active connections of {real}"),
@@ -92,7 +105,11 @@ fn log_session(e: &MasterEvent) {
             authenticated,
         } => info!(
             "agent {peer} connected (connection {conn}{})",
-            if *authenticated { ", authenticated" } else { "" }
+            if *authenticated {
+                ", authenticated"
+            } else {
+                ""
+            }
         ),
         MasterEvent::RealStarted(real) => info!("added {real} with weight 0"),
         MasterEvent::UnitRefused {
@@ -111,7 +128,10 @@ fn log_session(e: &MasterEvent) {
         },
         MasterEvent::AuthFailed { peer, why, .. } => warn!("agent {peer}: authentication: {why}"),
         MasterEvent::Unsupported { peer, opcode, .. } => {
-            info!("agent {peer}: unsupported {} answered with F_Error", opcode.name())
+            info!(
+                "agent {peer}: unsupported {} answered with F_Error",
+                opcode.name()
+            )
         }
         other => debug!("{other:?}"),
     }

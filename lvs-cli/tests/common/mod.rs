@@ -57,7 +57,11 @@ impl Daemon {
     /// Waits for a line containing every one of `parts` (or finds it among the lines
     /// already read).
     pub(crate) fn expect(&mut self, parts: &[&str], within: Duration) -> String {
-        if let Some(l) = self.seen.iter().find(|l| parts.iter().all(|p| l.contains(p))) {
+        if let Some(l) = self
+            .seen
+            .iter()
+            .find(|l| parts.iter().all(|p| l.contains(p)))
+        {
             return l.clone();
         }
         let end = Instant::now() + within;
@@ -106,10 +110,8 @@ impl Drop for Daemon {
     }
 }
 
-
 pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write");
     p
 }
-

@@ -199,9 +199,16 @@ impl FrameDecoder {
     }
 
     /// The next whole frame, `Ok(None)` when more bytes are needed. A wrong protocol
-    /// identifier or an over-long payload is an error as soon as the header is in.
+    /// identifier is an error as soon as its two bytes are in, an over-long payload as soon
+    /// as the header is.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
         let avail = &self.buf[self.start..];
+        if avail.len() >= 2 {
+            let id = u16::from_be_bytes([avail[0], avail[1]]);
+            if id != super::PROTOCOL_ID {
+                return Err(DecodeError::BadProtocolId(id));
+            }
+        }
         if avail.len() < HEADER_LEN {
             return Ok(None);
         }

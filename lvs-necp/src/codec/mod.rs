@@ -22,10 +22,29 @@
 //!   [`Payload`] of [`Unit`]s (or opaque bytes). [`Message::encode`] writes it, signed when a
 //!   [`Key`] is given; [`Frame::verify`] checks a credential.
 //! * The typed units ([`InitUnit`], [`InitAckUnit`], [`HealthQuery`], [`HealthAnswer`],
-//!   [`ServiceUnit`], [`ExceptionUnit`]) convert from and to [`Unit`].
+//!   [`ServiceUnit`], [`ExceptionUnit`]) convert from and to [`Unit`], checking that unused
+//!   fields are 0 and narrow fields fit ([`UnitError`]). [`NecpForwarding`] and
+//!   [`ServiceUnit`] convert to and from lvs-core's `Forwarding` and `Protocol`.
+//! * Every length read off the wire is bounded: [`FrameDecoder`] refuses a `payload_len` over
+//!   its bound ([`DEFAULT_MAX_PAYLOAD`]) as soon as the header is in.
 //!
 //! Unknown opcodes, flag bits and versions are data: they round-trip
 //! (`encode(decode(b)) == b`).
+//!
+//! ```
+//! use lvs_necp::codec::{FrameDecoder, HealthQuery, Key, Message, Opcode, DEFAULT_MAX_PAYLOAD};
+//!
+//! let key = Key::new(b"shared secret");
+//! let query = Message::new(Opcode::Keepalive, 7, vec![HealthQuery::health_index(6, 80).into()]);
+//! let bytes = query.to_bytes(Some(&key));
+//!
+//! let mut decoder = FrameDecoder::new(DEFAULT_MAX_PAYLOAD);
+//! decoder.push(&bytes);
+//! let frame = decoder.next_frame()?.expect("a whole frame");
+//! assert!(frame.verify(&key));
+//! assert_eq!(frame.message()?, query);
+//! # Ok::<(), lvs_necp::codec::DecodeError>(())
+//! ```
 
 mod frame;
 mod header;

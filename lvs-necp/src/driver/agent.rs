@@ -92,7 +92,8 @@ where
                                 agent.on_connect_failed(now);
                             }
                             Some(Err(_)) => {
-                                let e = io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
+                                let e =
+                                    io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
                                 on_event(AgentDriverEvent::ConnectFailed(&e));
                                 agent.on_connect_failed(now);
                             }

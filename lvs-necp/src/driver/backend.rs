@@ -20,8 +20,11 @@ pub trait Backend: Send {
     /// Creates a virtual service; an existing one is left as it is.
     async fn add_service(&mut self, service: &Service) -> Result<(), BackendError>;
     /// Adds a real server; when it exists, sets its weight and forwarding method.
-    async fn add_real(&mut self, service: &ServiceKey, dest: &Destination)
-        -> Result<(), BackendError>;
+    async fn add_real(
+        &mut self,
+        service: &ServiceKey,
+        dest: &Destination,
+    ) -> Result<(), BackendError>;
     /// Sets a real server's weight.
     async fn set_weight(&mut self, real: &RealKey, weight: u32) -> Result<(), BackendError>;
     /// A real server's active connections; `None` when it is not in the table.
@@ -234,11 +237,7 @@ mod ipvs {
         }
 
         async fn set_weight(&mut self, real: &RealKey, weight: u32) -> Result<(), BackendError> {
-            let list = self
-                .client
-                .destinations(&real.service)
-                .await
-                .map_err(err)?;
+            let list = self.client.destinations(&real.service).await.map_err(err)?;
             let mut dest = list
                 .into_iter()
                 .find(|d| d.dest.key() == real.real)

@@ -6,7 +6,7 @@ mod backend;
 mod master;
 
 pub use agent::{run_agent, AgentDriverEvent};
-pub use backend::{Backend, BackendError, DryRun, MemoryBackend};
 #[cfg(feature = "ipvs")]
 pub use backend::IpvsBackend;
+pub use backend::{Backend, BackendError, DryRun, MemoryBackend};
 pub use master::{run_master, MasterDriverEvent};

@@ -91,14 +91,10 @@ impl AgentSettings {
     }
 }
 
-/// The NECP forwarding type of an LVS forwarding method: DR is L2, TUN is GRE, NAT (and
-/// anything else) is L3.
+/// The NECP forwarding type of an LVS forwarding method: DR is L2, TUN is GRE, NAT is L3.
+/// (A `[service]` cannot name local delivery; it would be sent as L3.)
 pub fn necp_forwarding(f: &Forwarding) -> NecpForwarding {
-    match f {
-        Forwarding::DirectRoute => NecpForwarding::L2,
-        Forwarding::Tunnel(_) => NecpForwarding::Gre,
-        _ => NecpForwarding::L3,
-    }
+    NecpForwarding::try_from(*f).unwrap_or(NecpForwarding::L3)
 }
 
 /// What the driver must do for the agent.
@@ -411,14 +407,20 @@ impl Agent {
                     let their = match ack {
                         Some(Ok(a)) => a.initial_seq,
                         _ => {
-                            self.drop_connection(DropReason::Auth("INIT_ACK without a sequence number"), now, true);
+                            self.drop_connection(
+                                DropReason::Auth("INIT_ACK without a sequence number"),
+                                now,
+                                true,
+                            );
                             return false;
                         }
                     };
                     let mut auth = Auth::new(key.clone(), their, self.init_seq);
                     if auth.check(frame).is_err() {
                         self.drop_connection(
-                            DropReason::Auth("INIT_ACK not signed with our secret or not numbered as asked"),
+                            DropReason::Auth(
+                                "INIT_ACK not signed with our secret or not numbered as asked",
+                            ),
                             now,
                             true,
                         );
@@ -460,9 +462,11 @@ impl Agent {
                             .iter()
                             .filter_map(|u| ServiceUnit::try_from(u).ok())
                             .collect();
-                        self.events.push_back(AgentEvent::ServicesRefused { opcode: op, units });
+                        self.events
+                            .push_back(AgentEvent::ServicesRefused { opcode: op, units });
                     } else {
-                        self.events.push_back(AgentEvent::ServicesAccepted { opcode: op });
+                        self.events
+                            .push_back(AgentEvent::ServicesAccepted { opcode: op });
                     }
                     if op == Opcode::StopAck {
                         if let State::Stopping { .. } = self.state {
@@ -516,7 +520,8 @@ impl Agent {
         };
         send(self.auth.as_mut(), reply, &mut self.tx);
         if !polled.is_empty() {
-            self.events.push_back(AgentEvent::Polled { services: polled });
+            self.events
+                .push_back(AgentEvent::Polled { services: polled });
         }
     }
 
@@ -678,7 +683,8 @@ impl Agent {
         } else {
             self.backoff()
         };
-        self.events.push_back(AgentEvent::Dropped { reason, retry_in });
+        self.events
+            .push_back(AgentEvent::Dropped { reason, retry_in });
         self.state = State::Waiting {
             until: now + retry_in,
         };

@@ -29,13 +29,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use lvs_core::config::feedbackd::MasterConfig;
-use lvs_core::model::{DestKey, Destination, Forwarding, Protocol, Service, ServiceKey, Tunnel};
+use lvs_core::model::{DestKey, Destination, Service, ServiceKey};
 
 use super::{send, Auth, RequestIds};
 use crate::codec::{
     DecodeError, Flags, Frame, FrameDecoder, HealthAnswer, HealthQuery, InitAckUnit, InitUnit, Key,
-    Message, NecpForwarding, Opcode, Payload, ServiceUnit, Unit, DEFAULT_MAX_PAYLOAD,
-    QUERY_HEALTH_INDEX, VERSION,
+    Message, Opcode, Payload, ServiceUnit, Unit, DEFAULT_MAX_PAYLOAD, QUERY_HEALTH_INDEX, VERSION,
 };
 
 /// A connection, named by the driver (any number unique among the open ones).
@@ -606,14 +605,10 @@ impl Master {
 
     fn start_unit(&mut self, conn: ConnId, unit: &Unit, max: usize) -> Result<(), String> {
         let su = ServiceUnit::try_from(unit).map_err(|e| e.to_string())?;
-        let protocol = Protocol::from_ip_proto(su.protocol)
-            .ok_or_else(|| format!("IP protocol {} is not served", su.protocol))?;
-        let forwarding = match su.forwarding {
-            NecpForwarding::L2 => Forwarding::DirectRoute,
-            NecpForwarding::Gre => Forwarding::Tunnel(Tunnel::default()),
-            NecpForwarding::L3 => Forwarding::Masq,
-            other => return Err(format!("unknown forwarding type {}", u8::from(other))),
-        };
+        let protocol = su
+            .lvs_protocol()
+            .map_err(|_| format!("IP protocol {} is not served", su.protocol))?;
+        let forwarding = su.lvs_forwarding().map_err(|e| e.to_string())?;
         let vs = self
             .settings
             .config
@@ -821,7 +816,11 @@ impl Master {
             self.conn_timeout(conn, now);
         }
         if now >= self.next_removal {
-            let interval = self.settings.config.removal_interval.max(Duration::from_millis(1));
+            let interval = self
+                .settings
+                .config
+                .removal_interval
+                .max(Duration::from_millis(1));
             while self.next_removal <= now {
                 self.next_removal += interval;
             }
@@ -834,10 +833,7 @@ impl Master {
 
     fn conn_timeout(&mut self, conn: ConnId, now: Instant) {
         let cfg = &self.settings.config;
-        let (timeout, retries) = (
-            cfg.keepalive_timeout,
-            cfg.keepalive_retries.max(1),
-        );
+        let (timeout, retries) = (cfg.keepalive_timeout, cfg.keepalive_retries.max(1));
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -973,11 +969,14 @@ impl Master {
         real.state = RealState::Quiesced;
         if real.weight != 0 {
             real.weight = 0;
-            self.actions
-                .push_back(MasterAction::SetWeight { real: key, weight: 0 });
+            self.actions.push_back(MasterAction::SetWeight {
+                real: key,
+                weight: 0,
+            });
         }
         self.quiesced.insert(key);
-        self.events.push_back(MasterEvent::Quiesced { real: key, reason });
+        self.events
+            .push_back(MasterEvent::Quiesced { real: key, reason });
     }
 
     fn drop_conn(&mut self, conn: ConnId, reason: Reason, close: bool) {

@@ -120,7 +120,10 @@ fn log_session(e: &MasterEvent) {
             health,
             weight,
         } => debug!("{real}: health {health}, weight {weight}"),
-        MasterEvent::Quiesced { real, reason } => warn!("quiesced {real}: {reason}"),
+        MasterEvent::Quiesced { real, reason } => match reason {
+            Reason::Stopped => info!("quiesced {real}: {reason}"),
+            _ => warn!("quiesced {real}: {reason}"),
+        },
         MasterEvent::Removed(real) => info!("removed {real}: no active connections left"),
         MasterEvent::Disconnected { peer, reason, .. } => match reason {
             Reason::Closed | Reason::Stopped => info!("agent {peer} disconnected: {reason}"),

@@ -36,8 +36,8 @@ pub struct MasterArgs {
     /// Don't alter the IPVS tables (they are still read for active connection counts).
     #[arg(short = 'n', long = "dry-run")]
     pub dry_run: bool,
-    /// Keep the table in memory instead of IPVS and log every change: a trial run without
-    /// root or IPVS (extension).
+    /// Keep the table in memory instead of IPVS (the log shows each change): a trial run
+    /// without root or IPVS (extension).
     #[arg(long = "memory", conflicts_with = "dry_run")]
     pub memory: bool,
     /// Print usage information and exit.

@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::time::{sleep, sleep_until, Instant};
 
 use super::Backend;
@@ -38,13 +39,39 @@ enum Input {
     Closed,
 }
 
-enum Output {
-    Data(Vec<u8>),
-    Close,
+/// What the loop has for one connection's task to write: a buffer and a close flag behind a
+/// lock, and a wake-up. (A channel per connection would cost a kilobyte or more each.)
+#[derive(Default)]
+struct Outbox {
+    state: Mutex<OutState>,
+    notify: Notify,
 }
 
-/// Bytes read per system call on an agent connection: NECP messages are small.
-const READ_CHUNK: usize = 512;
+#[derive(Default)]
+struct OutState {
+    bytes: Vec<u8>,
+    close: bool,
+}
+
+impl Outbox {
+    fn send(&self, bytes: &[u8]) {
+        self.lock().bytes.extend_from_slice(bytes);
+        self.notify.notify_one();
+    }
+
+    fn close(&self) {
+        self.lock().close = true;
+        self.notify.notify_one();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, OutState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Bytes read per system call on an agent connection: NECP messages are small. The buffer is
+/// on the stack only while reading, not kept in each connection's task.
+const READ_CHUNK: usize = 1024;
 
 /// Runs the master on `listener` until `shutdown` completes, then returns the state machine
 /// (with every real as it stands). IPVS is left as it is on exit, as the original did.
@@ -61,7 +88,7 @@ where
     S: Future<Output = ()>,
 {
     let (in_tx, mut in_rx) = mpsc::channel::<(ConnId, Input)>(4096);
-    let mut conns: HashMap<ConnId, mpsc::UnboundedSender<Output>> = HashMap::new();
+    let mut conns: HashMap<ConnId, Arc<Outbox>> = HashMap::new();
     let mut next_id: ConnId = 1;
     tokio::pin!(shutdown);
     loop {
@@ -88,9 +115,9 @@ where
                     let id = next_id;
                     next_id += 1;
                     if master.accept(id, peer, Instant::now().into_std()).is_ok() {
-                        let (out_tx, out_rx) = mpsc::unbounded_channel();
-                        conns.insert(id, out_tx);
-                        tokio::spawn(connection(id, stream, in_tx.clone(), out_rx));
+                        let outbox = Arc::new(Outbox::default());
+                        conns.insert(id, outbox.clone());
+                        tokio::spawn(connection(id, stream, in_tx.clone(), outbox));
                     }
                 }
                 Err(e) => {
@@ -101,8 +128,8 @@ where
             () = sleep_until(deadline) => master.handle_timeout(Instant::now().into_std()),
         }
     }
-    for (_, tx) in conns.drain() {
-        let _ = tx.send(Output::Close);
+    for (_, outbox) in conns.drain() {
+        outbox.close();
     }
     master
 }
@@ -110,7 +137,7 @@ where
 /// Sends what the state machine has to send, performs its actions and reports its events.
 async fn flush<B, F>(
     master: &mut Master,
-    conns: &mut HashMap<ConnId, mpsc::UnboundedSender<Output>>,
+    conns: &mut HashMap<ConnId, Arc<Outbox>>,
     backend: &mut B,
     on_event: &mut F,
 ) where
@@ -121,8 +148,8 @@ async fn flush<B, F>(
         let mut progressed = false;
         while let Some((id, bytes)) = master.poll_transmit() {
             progressed = true;
-            if let Some(tx) = conns.get(&id) {
-                let _ = tx.send(Output::Data(bytes));
+            if let Some(outbox) = conns.get(&id) {
+                outbox.send(&bytes);
             }
         }
         while let Some(ev) = master.poll_event() {
@@ -141,7 +168,7 @@ async fn flush<B, F>(
 
 async fn perform<B, F>(
     master: &mut Master,
-    conns: &mut HashMap<ConnId, mpsc::UnboundedSender<Output>>,
+    conns: &mut HashMap<ConnId, Arc<Outbox>>,
     backend: &mut B,
     on_event: &mut F,
     action: MasterAction,
@@ -152,8 +179,8 @@ async fn perform<B, F>(
     let dry = backend.is_dry_run();
     let result = match &action {
         MasterAction::Close(id) => {
-            if let Some(tx) = conns.remove(id) {
-                let _ = tx.send(Output::Close);
+            if let Some(outbox) = conns.remove(id) {
+                outbox.close();
             }
             return;
         }
@@ -187,34 +214,49 @@ async fn perform<B, F>(
 /// One agent connection: reads into the master's inbox, writes what the master sends.
 async fn connection(
     id: ConnId,
-    stream: TcpStream,
+    mut stream: TcpStream,
     inbox: mpsc::Sender<(ConnId, Input)>,
-    mut out: mpsc::UnboundedReceiver<Output>,
+    outbox: Arc<Outbox>,
 ) {
     let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
-    let mut buf = [0u8; READ_CHUNK];
     loop {
         tokio::select! {
-            r = rd.read(&mut buf) => match r {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if inbox.send((id, Input::Data(buf[..n].to_vec()))).await.is_err() {
-                        return;
+            r = stream.readable() => {
+                if r.is_err() {
+                    break;
+                }
+                let read = {
+                    let mut buf = [0u8; READ_CHUNK];
+                    match stream.try_read(&mut buf) {
+                        Ok(0) => None,
+                        Ok(n) => Some(Ok(buf[..n].to_vec())),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(Err(())),
+                        Err(_) => None,
+                    }
+                };
+                match read {
+                    None => break,
+                    Some(Err(())) => continue,
+                    Some(Ok(bytes)) => {
+                        if inbox.send((id, Input::Data(bytes))).await.is_err() {
+                            return;
+                        }
                     }
                 }
-            },
-            o = out.recv() => match o {
-                Some(Output::Data(bytes)) => {
-                    if wr.write_all(&bytes).await.is_err() {
-                        break;
-                    }
+            }
+            () = outbox.notify.notified() => {
+                let (bytes, close) = {
+                    let mut st = outbox.lock();
+                    (std::mem::take(&mut st.bytes), st.close)
+                };
+                if !bytes.is_empty() && stream.write_all(&bytes).await.is_err() {
+                    break;
                 }
-                Some(Output::Close) | None => {
-                    let _ = wr.shutdown().await;
+                if close {
+                    let _ = stream.shutdown().await;
                     return;
                 }
-            },
+            }
         }
     }
     let _ = inbox.send((id, Input::Closed)).await;

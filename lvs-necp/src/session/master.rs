@@ -240,7 +240,8 @@ struct Conn {
     peer: SocketAddr,
     state: ConnState,
     decoder: FrameDecoder,
-    auth: Option<Auth>,
+    /// Boxed: the keyed HMAC state is large, and most masters have no secret.
+    auth: Option<Box<Auth>>,
     auth_failures: u32,
     ids: RequestIds,
     /// Started services: the unit as announced and the real it became.
@@ -550,7 +551,7 @@ impl Master {
         match auth {
             Some((mut a, _)) => {
                 a.send(ack, &mut c.tx);
-                c.auth = Some(a);
+                c.auth = Some(Box::new(a));
             }
             None => ack.encode(None, &mut c.tx),
         }
@@ -914,7 +915,7 @@ impl Master {
 
     fn send(&mut self, conn: ConnId, msg: Message) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            send(c.auth.as_mut(), msg, &mut c.tx);
+            send(c.auth.as_deref_mut(), msg, &mut c.tx);
             self.pending_tx.push_back(conn);
         }
     }

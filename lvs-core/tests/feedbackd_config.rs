@@ -1020,8 +1020,8 @@ fn every_good_example_loads() {
         seen += 1;
     }
     assert_eq!(
-        seen, 5,
-        "master, agent, agent-minimal and the two HOWTO samples"
+        seen, 7,
+        "master, agent, agent-minimal, the two HOWTO samples and the two trial files"
     );
 }
 

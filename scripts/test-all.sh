@@ -50,6 +50,8 @@ cargo fmt --all -- --check
 
 log "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# lvs-necp without its drivers and monitors: the codec and the sessions alone, sans-IO.
+cargo clippy -p lvs-necp --no-default-features --all-targets --locked -- -D warnings
 
 log "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
@@ -69,10 +71,15 @@ cargo run -q --locked -p lvs-core --example wanted_table -- examples/surealived/
 cargo run -q --locked -p lvs-core --example custom_tester
 cargo run -q --locked -p lvs-probe --example custom_prober
 cargo run -q --locked -p lvs-probe --example engine
+cargo run -q --locked -p lvs-necp --example custom_monitor
 
-log "lvs-core has no tokio"
+log "lvs-core, and lvs-necp without default features, have no tokio"
 if cargo tree -p lvs-core -e normal --locked | grep -q tokio; then
   echo "lvs-core depends on tokio" >&2
+  exit 1
+fi
+if cargo tree -p lvs-necp --no-default-features -e normal --locked | grep -q tokio; then
+  echo "lvs-necp --no-default-features depends on tokio" >&2
   exit 1
 fi
 
@@ -108,6 +115,20 @@ for path in sys.argv[2:]:
             data = bytes.fromhex(line)[16:]
             name = path.rsplit('/', 1)[-1].removesuffix('.hex')
             open(f"{out}/seed-{name}-{i}", "wb").write(data)
+PY
+    fi
+    if [ "$target" = necp_frames ]; then
+      # The annotated vectors of lvs-necp's codec tests (`const NAME: &str = "<hex # comments>";`),
+      # one frame per seed and all of them as one stream; the first byte seeds the chunk sizes.
+      python3 - "$corpus" lvs-necp/tests/codec.rs <<'PY'
+import re, sys
+out, src = sys.argv[1], sys.argv[2]
+frames = []
+for name, body in re.findall(r'const (\w+): &str = "(.*?)";', open(src).read(), re.S):
+    digits = ''.join(line.split('#')[0] for line in body.splitlines())
+    frames.append(bytes.fromhex(digits))
+    open(f"{out}/seed-{name.lower()}", "wb").write(b"\x07" + frames[-1])
+open(f"{out}/seed-all", "wb").write(b"\x2a" + b"".join(frames))
 PY
     fi
     logf="target/fuzz-$target.log"

@@ -1,13 +1,15 @@
 //! The daemons of the LVS toolkit, as thin shells over the library crates.
 //!
 //! Each binary in `src/bin/` parses its flags with clap, sets up logging and calls one function of
-//! this crate. Today every daemon offers its configuration check (`-t`); the daemon modes come with
-//! later releases, and until then the binaries say so plainly and exit 2.
+//! this crate. Every daemon offers its configuration check (`-t`). `feedbackd-master` and
+//! `feedbackd-agent` run; the surealived and ipvssync daemon modes come with a later release,
+//! and until then those binaries say so plainly and exit 2.
 
 #![forbid(unsafe_code)]
 
 pub mod feedbackd;
 pub mod ipvssync;
+mod signals;
 pub mod surealived;
 
 use std::process::ExitCode;
@@ -34,6 +36,14 @@ pub fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// The daemons' runtime: one thread (the work is I/O-bound and small), with I/O and time.
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
 /// Prints the message that only `-t` is available, and returns [`EXIT_UNSUPPORTED`].

@@ -270,14 +270,6 @@ fn daemon_modes_say_only_check_is_available() {
     for (bin, args) in [
         ("surealived", vec!["examples/surealived/demo.xml"]),
         ("ipvssync", vec![]),
-        (
-            "feedbackd-master",
-            vec!["-c", "examples/feedbackd/master.conf"],
-        ),
-        (
-            "feedbackd-agent",
-            vec!["-c", "examples/feedbackd/agent.conf"],
-        ),
     ] {
         let out = run(bin, &args);
         assert_eq!(out.status.code(), Some(2), "{bin}");

@@ -266,6 +266,7 @@ fn defaults_of_the_agent() {
     assert_eq!(cfg.logfile, PathBuf::from("/var/log/feedbackd-agent.log"));
     assert_eq!(cfg.loglevel, LogLevel::Warn);
     assert_eq!(cfg.secret, None);
+    assert_eq!(cfg.source_address, None);
     assert_eq!(cfg.source, "a.conf");
 }
 
@@ -366,6 +367,7 @@ moduledir = /opt/fb/plugins
 logfile = /var/log/a.log
 loglevel = Debug
 secret = abc#def
+source-address = 2001:db8::7
 [service]
 name = c
 protocol = tcp
@@ -398,6 +400,7 @@ file = /usr/lib/feedbackd-agent/monitor.pl
     assert_eq!(cfg.logfile, PathBuf::from("/var/log/a.log"));
     assert_eq!(cfg.loglevel, LogLevel::Debug);
     assert_eq!(cfg.secret.as_ref().map(|s| s.expose()), Some("abc#def"));
+    assert_eq!(cfg.source_address, Some(ip("2001:db8::7")));
     let s = &cfg.services;
     assert_eq!(
         (s[0].forwarding, &s[0].monitor),
@@ -456,6 +459,7 @@ fn key_lists_are_the_documented_ones() {
             "loglevel",
             "master-port",
             "secret",
+            "source-address",
         ]
     );
 }
@@ -716,7 +720,7 @@ fn agent_errors() {
         ("director = 192.0.2.256\n".into(), "a.conf:1: key `director`: invalid address `192.0.2.256`: not an IPv4 or IPv6 address"),
         ("director = 0.0.0.0\n".into(), "a.conf:1: key `director`: invalid address `0.0.0.0`: the unspecified address is not usable here"),
         ("director = ${DIRECTOR}\n".into(), "a.conf:1: key `director`: invalid value `${DIRECTOR}`: an unexpanded placeholder (the sample file's `$DIP`); write the director's IP address or host name"),
-        (format!("{d}diretor = x\n"), "a.conf:2: unknown key `diretor` (did you mean `director`?); allowed: director, connection-retries, master-timeout, moduledir, logfile, loglevel, master-port, secret"),
+        (format!("{d}diretor = x\n"), "a.conf:2: unknown key `diretor` (did you mean `director`?); allowed: director, connection-retries, master-timeout, moduledir, logfile, loglevel, master-port, secret, source-address"),
         (format!("{d}port = 80\n"), "a.conf:2: key `port`: this key belongs in a `[service]` section; put a `[service]` line above it"),
         (format!("{d}command = /bin/true\n"), "a.conf:2: key `command`: this key belongs in a `[service]` section; put a `[service]` line above it"),
         (format!("{d}master-timeout = 10s\n"), "a.conf:2: key `master-timeout`: invalid value `10s`: expected a whole number 1..86400 seconds"),
@@ -1016,8 +1020,8 @@ fn every_good_example_loads() {
         seen += 1;
     }
     assert_eq!(
-        seen, 5,
-        "master, agent, agent-minimal and the two HOWTO samples"
+        seen, 7,
+        "master, agent, agent-minimal, the two HOWTO samples and the two trial files"
     );
 }
 
@@ -1217,5 +1221,20 @@ proptest! {
         let text = lines.join("\n");
         let _ = master(&text);
         let _ = agent(&text);
+    }
+}
+
+#[test]
+fn source_address_must_be_a_unicast_address() {
+    for bad in ["lvs.example.org", "224.0.0.1", "0.0.0.0", "10.0.0"] {
+        let text = format!(
+            "director = 192.0.2.1\nsource-address = {bad}\n[service]\nname=a\nprotocol=tcp\n\
+             port=80\nforwarding=DR\nmonitor=cpuload\n"
+        );
+        let err = agent(&text).expect_err(bad);
+        assert!(
+            err.contains("a.conf:2") && err.contains("source-address"),
+            "{bad}: {err}"
+        );
     }
 }

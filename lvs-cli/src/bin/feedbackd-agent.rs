@@ -6,6 +6,5 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = lvs_cli::feedbackd::AgentArgs::parse();
-    lvs_cli::init_logging(if args.debug { 2 } else { 0 });
     lvs_cli::feedbackd::run_agent(&args)
 }

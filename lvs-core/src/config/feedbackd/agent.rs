@@ -24,6 +24,7 @@ pub const AGENT_KEYS: &[&str] = &[
     "loglevel",
     "master-port",
     "secret",
+    "source-address",
 ];
 
 /// The section names of the agent file.
@@ -101,6 +102,10 @@ pub struct AgentConfig {
     pub loglevel: LogLevel,
     /// `secret` (extension): NECP shared secret; the agent then authenticates.
     pub secret: Option<Secret>,
+    /// `source-address` (extension): the local address the agent connects from. The master
+    /// adds the real server at the address it sees, so on a host with several addresses this
+    /// chooses the one the director forwards to. Default: the kernel's choice.
+    pub source_address: Option<IpAddr>,
     /// The `[service]` sections, in file order (at least one).
     pub services: Vec<AgentService>,
 }
@@ -190,6 +195,9 @@ impl AgentConfig {
             })?,
             loglevel: g.parse_or("loglevel", LogLevel::default(), values::log_level)?,
             secret: g.parse_or("secret", None, |v| Ok(Some(Secret::new(v))))?,
+            source_address: g.parse_or("source-address", None, |v| {
+                values::unicast_addr(v).map(Some)
+            })?,
             services: Vec::new(),
         };
 

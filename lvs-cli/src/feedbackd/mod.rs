@@ -1,5 +1,9 @@
 //! `feedbackd-master` and `feedbackd-agent`.
 
+mod agent;
+mod log;
+mod master;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,6 +36,10 @@ pub struct MasterArgs {
     /// Don't alter the IPVS tables (they are still read for active connection counts).
     #[arg(short = 'n', long = "dry-run")]
     pub dry_run: bool,
+    /// Keep the table in memory instead of IPVS (the log shows each change): a trial run
+    /// without root or IPVS (extension).
+    #[arg(long = "memory", conflicts_with = "dry_run")]
+    pub memory: bool,
     /// Print usage information and exit.
     #[arg(short = 'h', long = "help", visible_short_alias = 'u', visible_alias = "usage", action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -65,43 +73,71 @@ pub struct AgentArgs {
     pub help: Option<bool>,
 }
 
-/// Runs `feedbackd-master` with parsed arguments.
+/// Runs `feedbackd-master` with parsed arguments: `-t` checks the file; otherwise the master
+/// runs in the foreground until SIGTERM or SIGINT.
 pub fn run_master(args: &MasterArgs) -> ExitCode {
     const NAME: &str = "feedbackd-master";
-    if !args.test {
-        return crate::only_check_available(NAME);
-    }
-    match load_master_config(&args.conffile) {
-        Ok(cfg) => {
-            if let Err(e) = cfg.check_allow_list() {
-                eprintln!("{NAME}: warning: {e}");
-            }
-            println!(
-                "{}: OK: {} virtual services",
-                args.conffile.display(),
-                cfg.virtual_services.len()
-            );
-            ExitCode::from(crate::EXIT_OK)
+    let cfg = match load_master_config(&args.conffile) {
+        Ok(cfg) => cfg,
+        Err(e) => return crate::fail(NAME, &e),
+    };
+    let allow = cfg.check_allow_list();
+    if args.test {
+        if let Err(e) = &allow {
+            eprintln!("{NAME}: warning: {e}");
         }
-        Err(e) => crate::fail(NAME, &e),
+        println!(
+            "{}: OK: {} virtual services",
+            args.conffile.display(),
+            cfg.virtual_services.len()
+        );
+        return ExitCode::from(crate::EXIT_OK);
+    }
+    if let Err(e) = allow {
+        return crate::fail(NAME, &e);
+    }
+    log::init(NAME, cfg.loglevel, &cfg.logfile, args.debug);
+    let kind = if args.memory {
+        master::BackendKind::Memory
+    } else if args.dry_run {
+        master::BackendKind::DryRun
+    } else {
+        master::BackendKind::Ipvs
+    };
+    match crate::runtime().and_then(|rt| rt.block_on(master::run(cfg, kind))) {
+        Ok(()) => ExitCode::from(crate::EXIT_OK),
+        Err(e) => {
+            tracing::error!("{e}");
+            crate::fail(NAME, &e)
+        }
     }
 }
 
-/// Runs `feedbackd-agent` with parsed arguments.
+/// Runs `feedbackd-agent` with parsed arguments: `-t` checks the file; otherwise the agent
+/// runs in the foreground until SIGTERM or SIGINT (then it sends NECP_STOP), or until it
+/// gives up connecting (`connection-retries`; exit status 1).
 pub fn run_agent(args: &AgentArgs) -> ExitCode {
     const NAME: &str = "feedbackd-agent";
-    if !args.test {
-        return crate::only_check_available(NAME);
+    let cfg = match load_agent_config(&args.conffile) {
+        Ok(cfg) => cfg,
+        Err(e) => return crate::fail(NAME, &e),
+    };
+    if args.test {
+        println!(
+            "{}: OK: {} services",
+            args.conffile.display(),
+            cfg.services.len()
+        );
+        return ExitCode::from(crate::EXIT_OK);
     }
-    match load_agent_config(&args.conffile) {
-        Ok(cfg) => {
-            println!(
-                "{}: OK: {} services",
-                args.conffile.display(),
-                cfg.services.len()
-            );
-            ExitCode::from(crate::EXIT_OK)
+    log::init(NAME, cfg.loglevel, &cfg.logfile, args.debug);
+    let factory = lvs_necp::monitor::MonitorFactory::builtin();
+    match crate::runtime().and_then(|rt| rt.block_on(agent::run(cfg, &factory))) {
+        Ok(true) => ExitCode::from(crate::EXIT_OK),
+        Ok(false) => ExitCode::from(crate::EXIT_INVALID),
+        Err(e) => {
+            tracing::error!("{e}");
+            crate::fail(NAME, &e)
         }
-        Err(e) => crate::fail(NAME, &e),
     }
 }

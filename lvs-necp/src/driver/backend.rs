@@ -1,0 +1,288 @@
+//! Where the master's decisions go: IPVS, memory, or nowhere (dry run).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use lvs_core::model::{DestKey, Destination, Operation, Service, ServiceKey, Table};
+
+use crate::session::master::RealKey;
+
+/// A backend's failure, with its message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BackendError(pub String);
+
+/// The table the master programs. Every method is idempotent as the master needs it:
+/// adding what exists updates it, removing what is gone succeeds.
+#[async_trait]
+pub trait Backend: Send {
+    /// Creates a virtual service; an existing one is left as it is.
+    async fn add_service(&mut self, service: &Service) -> Result<(), BackendError>;
+    /// Adds a real server; when it exists, sets its weight and forwarding method.
+    async fn add_real(
+        &mut self,
+        service: &ServiceKey,
+        dest: &Destination,
+    ) -> Result<(), BackendError>;
+    /// Sets a real server's weight.
+    async fn set_weight(&mut self, real: &RealKey, weight: u32) -> Result<(), BackendError>;
+    /// A real server's active connections; `None` when it is not in the table.
+    async fn active_connections(&mut self, real: &RealKey) -> Result<Option<u32>, BackendError>;
+    /// Removes a real server; a missing one is fine.
+    async fn remove_real(&mut self, real: &RealKey) -> Result<(), BackendError>;
+    /// Whether the backend changes nothing (dry run): the driver then logs what it would do.
+    fn is_dry_run(&self) -> bool {
+        false
+    }
+}
+
+#[derive(Debug, Default)]
+struct MemoryState {
+    table: Table,
+    active: HashMap<(ServiceKey, DestKey), u32>,
+    changes: u64,
+}
+
+/// A backend in memory: an `lvs-core` [`Table`] and settable active-connection counts.
+/// Clones share the same table, so a test keeps one to look at what the master did.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryBackend {
+    state: Arc<Mutex<MemoryState>>,
+}
+
+impl MemoryBackend {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MemoryState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A copy of the table.
+    pub fn table(&self) -> Table {
+        self.lock().table.clone()
+    }
+
+    /// The weight of a real server, `None` when it is not in the table.
+    pub fn weight(&self, real: &RealKey) -> Option<u32> {
+        self.lock()
+            .table
+            .destination(&real.service, &real.real)
+            .map(|d| d.weight)
+    }
+
+    /// Sets the active-connection count reported for a real server.
+    pub fn set_active(&self, real: &RealKey, active: u32) {
+        self.lock().active.insert((real.service, real.real), active);
+    }
+
+    /// Changes made so far (adds, weight changes, removals).
+    pub fn changes(&self) -> u64 {
+        self.lock().changes
+    }
+}
+
+#[async_trait]
+impl Backend for MemoryBackend {
+    async fn add_service(&mut self, service: &Service) -> Result<(), BackendError> {
+        let mut s = self.lock();
+        if s.table.get(&service.key).is_none() {
+            s.table.insert_service(service.clone());
+            s.changes += 1;
+        }
+        Ok(())
+    }
+
+    async fn add_real(
+        &mut self,
+        service: &ServiceKey,
+        dest: &Destination,
+    ) -> Result<(), BackendError> {
+        let mut s = self.lock();
+        s.table
+            .insert_destination(service, *dest)
+            .map_err(|e| BackendError(e.to_string()))?;
+        s.changes += 1;
+        Ok(())
+    }
+
+    async fn set_weight(&mut self, real: &RealKey, weight: u32) -> Result<(), BackendError> {
+        let mut s = self.lock();
+        let mut dest = *s
+            .table
+            .destination(&real.service, &real.real)
+            .ok_or_else(|| BackendError(format!("no real server {real}")))?;
+        dest.weight = weight;
+        s.table
+            .apply(&Operation::EditDestination {
+                service: real.service,
+                dest,
+            })
+            .map_err(|e| BackendError(e.to_string()))?;
+        s.changes += 1;
+        Ok(())
+    }
+
+    async fn active_connections(&mut self, real: &RealKey) -> Result<Option<u32>, BackendError> {
+        let s = self.lock();
+        let present = s.table.destination(&real.service, &real.real).is_some();
+        Ok(present.then(|| {
+            s.active
+                .get(&(real.service, real.real))
+                .copied()
+                .unwrap_or(0)
+        }))
+    }
+
+    async fn remove_real(&mut self, real: &RealKey) -> Result<(), BackendError> {
+        let mut s = self.lock();
+        let op = Operation::DeleteDestination {
+            service: real.service,
+            dest: real.real,
+        };
+        if s.table.apply(&op).is_ok() {
+            s.changes += 1;
+        }
+        Ok(())
+    }
+}
+
+/// A backend that reads through another one (active connection counts) and changes nothing:
+/// the master's `-n`.
+#[derive(Debug)]
+pub struct DryRun<B>(pub B);
+
+#[async_trait]
+impl<B: Backend> Backend for DryRun<B> {
+    async fn add_service(&mut self, _service: &Service) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn add_real(
+        &mut self,
+        _service: &ServiceKey,
+        _dest: &Destination,
+    ) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn set_weight(&mut self, _real: &RealKey, _weight: u32) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn active_connections(&mut self, real: &RealKey) -> Result<Option<u32>, BackendError> {
+        // A real the dry run never added is not in the table: count it as idle.
+        Ok(Some(self.0.active_connections(real).await?.unwrap_or(0)))
+    }
+    async fn remove_real(&mut self, _real: &RealKey) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn is_dry_run(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(feature = "ipvs")]
+mod ipvs {
+    use super::*;
+    use lvs_ipvs::{AsyncClient, Error, Reason};
+
+    /// The kernel's IPVS table through `lvs-ipvs`.
+    #[derive(Debug)]
+    pub struct IpvsBackend {
+        client: AsyncClient,
+    }
+
+    impl IpvsBackend {
+        /// Connects to the kernel's IPVS (needs CAP_NET_ADMIN to change it).
+        pub async fn new() -> Result<Self, BackendError> {
+            let client = AsyncClient::new().await.map_err(err)?;
+            Ok(IpvsBackend { client })
+        }
+    }
+
+    fn err(e: Error) -> BackendError {
+        BackendError(e.to_string())
+    }
+
+    fn reason(e: &Error) -> Option<Reason> {
+        match e {
+            Error::Kernel { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
+
+    #[async_trait]
+    impl Backend for IpvsBackend {
+        async fn add_service(&mut self, service: &Service) -> Result<(), BackendError> {
+            match self.client.add_service(service).await {
+                Err(e) if reason(&e) == Some(Reason::ServiceExists) => Ok(()),
+                r => r.map_err(err),
+            }
+        }
+
+        async fn add_real(
+            &mut self,
+            service: &ServiceKey,
+            dest: &Destination,
+        ) -> Result<(), BackendError> {
+            match self.client.add_destination(service, dest).await {
+                Err(e) if reason(&e) == Some(Reason::DestinationExists) => self
+                    .client
+                    .edit_destination(service, dest)
+                    .await
+                    .map_err(err),
+                r => r.map_err(err),
+            }
+        }
+
+        async fn set_weight(&mut self, real: &RealKey, weight: u32) -> Result<(), BackendError> {
+            let list = self.client.destinations(&real.service).await.map_err(err)?;
+            let mut dest = list
+                .into_iter()
+                .find(|d| d.dest.key() == real.real)
+                .ok_or_else(|| BackendError(format!("no real server {real} in IPVS")))?
+                .dest;
+            dest.weight = weight;
+            self.client
+                .edit_destination(&real.service, &dest)
+                .await
+                .map_err(err)
+        }
+
+        async fn active_connections(
+            &mut self,
+            real: &RealKey,
+        ) -> Result<Option<u32>, BackendError> {
+            match self.client.destinations(&real.service).await {
+                Ok(list) => Ok(list
+                    .into_iter()
+                    .find(|d| d.dest.key() == real.real)
+                    .map(|d| d.active_conns)),
+                Err(e) if reason(&e) == Some(Reason::NoSuchService) => Ok(None),
+                Err(e) => Err(err(e)),
+            }
+        }
+
+        async fn remove_real(&mut self, real: &RealKey) -> Result<(), BackendError> {
+            match self
+                .client
+                .delete_destination(&real.service, &real.real)
+                .await
+            {
+                Err(e)
+                    if matches!(
+                        reason(&e),
+                        Some(Reason::NoSuchDestination | Reason::NoSuchService)
+                    ) =>
+                {
+                    Ok(())
+                }
+                r => r.map_err(err),
+            }
+        }
+    }
+}
+
+#[cfg(feature = "ipvs")]
+pub use ipvs::IpvsBackend;

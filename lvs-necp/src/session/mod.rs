@@ -1,0 +1,109 @@
+//! The NECP sessions as sans-IO state machines: fed with bytes and the time, drained of bytes
+//! to send, actions, events and the next deadline. No socket, no clock, no task: a driver
+//! (see the `driver` module with the `tokio` feature) moves the bytes and arms one timer.
+//!
+//! * [`agent::Agent`]: the SE side (feedbackd-agent). Connects, sends `NECP_INIT`, then
+//!   `NECP_START` for its services, answers `NECP_KEEPALIVE` health queries from the values
+//!   its monitors last gave, reconnects when the master goes silent, sends `NECP_STOP` on
+//!   shutdown.
+//! * [`master::Master`]: the NE side (feedbackd-master), one state machine for every agent
+//!   connection: accepts, answers `NECP_INIT`, adds an agent's started services as reals with
+//!   weight 0, polls their health, turns health into weights, quiesces and removes them.
+//!
+//! Authentication (draft §5.8, §5.9) is shared by both: with a [`Key`] every message is
+//! signed, every received one is verified and its sequence number must grow.
+
+pub mod agent;
+pub mod master;
+
+use crate::codec::{Flags, Frame, Key, Message};
+
+/// The sequence-number and credential state of one connection (draft §5.8 and §5.9).
+#[derive(Debug, Clone)]
+pub(crate) struct Auth {
+    key: Key,
+    /// The sequence number of the next message this side sends.
+    send_next: u64,
+    /// The smallest sequence number accepted from the peer.
+    recv_min: u64,
+}
+
+/// Why a received frame is not accepted on an authenticated connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthFailure {
+    /// No credential, or a wrong one: answered with `F_Auth_Required`.
+    Credential,
+    /// A sequence number at or below one already accepted (a replay): answered with
+    /// `F_Bad_Sequence_Number`.
+    Sequence,
+}
+
+impl AuthFailure {
+    pub(crate) fn flag(self) -> Flags {
+        match self {
+            AuthFailure::Credential => Flags::AUTH_REQUIRED,
+            AuthFailure::Sequence => Flags::BAD_SEQUENCE_NUMBER,
+        }
+    }
+
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            AuthFailure::Credential => "missing or wrong credential",
+            AuthFailure::Sequence => "sequence number replayed or out of order",
+        }
+    }
+}
+
+impl Auth {
+    pub(crate) fn new(key: Key, send_next: u64, recv_min: u64) -> Self {
+        Auth {
+            key,
+            send_next,
+            recv_min,
+        }
+    }
+
+    /// Checks a received frame's credential and sequence number; on success the sequence
+    /// number is consumed.
+    pub(crate) fn check(&mut self, frame: &Frame) -> Result<(), AuthFailure> {
+        if !frame.verify(&self.key) {
+            return Err(AuthFailure::Credential);
+        }
+        let seq = frame.header().seq_num;
+        if seq < self.recv_min {
+            return Err(AuthFailure::Sequence);
+        }
+        self.recv_min = seq.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Signs `msg` with the next sequence number and appends it to `out`.
+    pub(crate) fn send(&mut self, msg: Message, out: &mut Vec<u8>) {
+        let msg = msg.with_seq(self.send_next);
+        self.send_next = self.send_next.wrapping_add(1);
+        msg.encode(Some(&self.key), out);
+    }
+}
+
+/// Appends `msg` to `out`: signed and numbered when the connection is authenticated.
+pub(crate) fn send(auth: Option<&mut Auth>, msg: Message, out: &mut Vec<u8>) {
+    match auth {
+        Some(a) => a.send(msg, out),
+        None => msg.encode(None, out),
+    }
+}
+
+/// Picks request ids: distinct among the outstanding ones since they count up through 65,536
+/// values and a session never has more than a handful outstanding.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestIds {
+    next: u16,
+}
+
+impl RequestIds {
+    pub(crate) fn next(&mut self) -> u16 {
+        let id = self.next;
+        self.next = self.next.wrapping_add(1);
+        id
+    }
+}

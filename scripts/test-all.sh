@@ -72,6 +72,7 @@ cargo run -q --locked -p lvs-core --example custom_tester
 cargo run -q --locked -p lvs-probe --example custom_prober
 cargo run -q --locked -p lvs-probe --example engine
 cargo run -q --locked -p lvs-necp --example custom_monitor
+cargo run -q --locked -p lvs-necp --example loopback_pair
 
 log "lvs-core, and lvs-necp without default features, have no tokio"
 if cargo tree -p lvs-core -e normal --locked | grep -q tokio; then

@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 use lvs_core::config::feedbackd::AgentConfig;
 use lvs_core::model::Forwarding;
 
-use super::{send, Auth, AuthFailure, RequestIds};
+use super::{error_reply, send, version_mismatch_reply, Auth, RequestIds};
 use crate::codec::{
     DecodeError, Flags, FrameDecoder, HealthAnswer, HealthQuery, InitAckUnit, InitUnit, Key,
-    Message, NecpForwarding, Opcode, Payload, ServiceUnit, Unit, DEFAULT_MAX_PAYLOAD,
-    QUERY_HEALTH_INDEX, VERSION,
+    Message, NecpForwarding, Opcode, ServiceUnit, Unit, DEFAULT_MAX_PAYLOAD, QUERY_HEALTH_INDEX,
+    VERSION,
 };
 
 /// The agent session's settings.
@@ -373,7 +373,7 @@ impl Agent {
                         opcode: header.opcode,
                         reason: f.describe(),
                     });
-                    self.refuse(&frame_message_or_empty(&frame), f);
+                    self.reply(error_reply(&frame_message_or_empty(&frame), f.flag()));
                     continue;
                 }
             }
@@ -385,7 +385,7 @@ impl Agent {
                 }
             };
             if msg.version != VERSION {
-                self.version_mismatch(&msg);
+                self.reply(version_mismatch_reply(&msg));
                 continue;
             }
             if !self.dispatch(msg, &frame, now) {
@@ -434,14 +434,7 @@ impl Agent {
                 if self.shutting_down {
                     self.begin_stop(now);
                 } else if !self.settings.services.is_empty() {
-                    let id = self.ids.next();
-                    self.start_id = Some(id);
-                    let units = self.settings.services.iter().map(|&s| s.into()).collect();
-                    send(
-                        self.auth.as_mut(),
-                        Message::new(Opcode::Start, id, units),
-                        &mut self.tx,
-                    );
+                    self.start_id = Some(self.send_services(Opcode::Start));
                 }
             }
             (State::AwaitInitAck { .. }, _) => {
@@ -527,41 +520,32 @@ impl Agent {
 
     /// Answers a request this agent does not serve with `F_Error`, echoing its units.
     fn unsupported(&mut self, msg: &Message) {
-        let Some(reply) = msg.opcode.reply() else {
+        if msg.opcode.reply().is_none() {
             return;
-        };
+        }
         self.events.push_back(AgentEvent::Unsupported {
             opcode: msg.opcode,
             units: msg.units().len(),
         });
-        let echo = Message {
-            payload: msg.payload.clone(),
-            ..Message::new(reply, msg.request_id, Vec::new())
-        }
-        .with_flags(Flags::ERROR);
-        send(self.auth.as_mut(), echo, &mut self.tx);
+        self.reply(error_reply(msg, Flags::empty()));
     }
 
-    fn version_mismatch(&mut self, msg: &Message) {
-        if let Some(reply) = msg.opcode.reply() {
-            let m = Message {
-                payload: Payload::Opaque(Vec::new()),
-                ..Message::new(reply, msg.request_id, Vec::new())
-            }
-            .with_flags(Flags::ERROR | Flags::VERSION_MISMATCH);
+    fn reply(&mut self, msg: Option<Message>) {
+        if let Some(m) = msg {
             send(self.auth.as_mut(), m, &mut self.tx);
         }
     }
 
-    fn refuse(&mut self, msg: &Message, failure: AuthFailure) {
-        if let Some(reply) = msg.opcode.reply() {
-            let m = Message {
-                payload: msg.payload.clone(),
-                ..Message::new(reply, msg.request_id, Vec::new())
-            }
-            .with_flags(Flags::ERROR | failure.flag());
-            send(self.auth.as_mut(), m, &mut self.tx);
-        }
+    /// Sends `NECP_START` or `NECP_STOP` for every service; returns its request id.
+    fn send_services(&mut self, opcode: Opcode) -> u16 {
+        let id = self.ids.next();
+        let units = self.settings.services.iter().map(|&s| s.into()).collect();
+        send(
+            self.auth.as_mut(),
+            Message::new(opcode, id, units),
+            &mut self.tx,
+        );
+        id
     }
 
     /// Stops: sends `NECP_STOP` for every service and waits for its ACK (at most
@@ -586,14 +570,7 @@ impl Agent {
             self.finish();
             return;
         }
-        let id = self.ids.next();
-        self.stop_id = Some(id);
-        let units = self.settings.services.iter().map(|&s| s.into()).collect();
-        send(
-            self.auth.as_mut(),
-            Message::new(Opcode::Stop, id, units),
-            &mut self.tx,
-        );
+        self.stop_id = Some(self.send_services(Opcode::Stop));
         self.state = State::Stopping {
             deadline: now + self.settings.stop_timeout,
         };

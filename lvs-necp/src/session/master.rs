@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use lvs_core::config::feedbackd::MasterConfig;
 use lvs_core::model::{DestKey, Destination, Service, ServiceKey};
 
-use super::{send, Auth, RequestIds};
+use super::{error_reply, send, version_mismatch_reply, Auth, RequestIds};
 use crate::codec::{
     DecodeError, Flags, Frame, FrameDecoder, HealthAnswer, HealthQuery, InitAckUnit, InitUnit, Key,
     Message, Opcode, Payload, ServiceUnit, Unit, DEFAULT_MAX_PAYLOAD, QUERY_HEALTH_INDEX, VERSION,
@@ -442,12 +442,7 @@ impl Master {
             }
         };
         if msg.version != VERSION {
-            if let Some(reply) = msg.opcode.reply() {
-                let m = Message {
-                    payload: Payload::Opaque(Vec::new()),
-                    ..Message::new(reply, msg.request_id, Vec::new())
-                }
-                .with_flags(Flags::ERROR | Flags::VERSION_MISMATCH);
+            if let Some(m) = version_mismatch_reply(&msg) {
                 self.send(conn, m);
             }
             return;
@@ -921,12 +916,7 @@ impl Master {
     }
 
     fn refuse(&mut self, conn: ConnId, msg: &Message, flag: Flags) {
-        if let Some(reply) = msg.opcode.reply() {
-            let m = Message {
-                payload: msg.payload.clone(),
-                ..Message::new(reply, msg.request_id, Vec::new())
-            }
-            .with_flags(Flags::ERROR | flag);
+        if let Some(m) = error_reply(msg, flag) {
             self.send(conn, m);
         }
     }
@@ -940,14 +930,7 @@ impl Master {
             peer: c.peer,
             opcode: msg.opcode,
         });
-        if let Some(reply) = msg.opcode.reply() {
-            let m = Message {
-                payload: msg.payload.clone(),
-                ..Message::new(reply, msg.request_id, Vec::new())
-            }
-            .with_flags(Flags::ERROR);
-            self.send(conn, m);
-        }
+        self.refuse(conn, msg, Flags::empty());
     }
 
     fn quiesce_conn_reals(&mut self, conn: ConnId, reason: Reason) {

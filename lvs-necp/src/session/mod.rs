@@ -16,7 +16,7 @@
 pub mod agent;
 pub mod master;
 
-use crate::codec::{Flags, Frame, Key, Message};
+use crate::codec::{Flags, Frame, Key, Message, Payload};
 
 /// The sequence-number and credential state of one connection (draft §5.8 and §5.9).
 #[derive(Debug, Clone)]
@@ -106,4 +106,31 @@ impl RequestIds {
         self.next = self.next.wrapping_add(1);
         id
     }
+}
+
+/// The failure reply to a request (draft §5): its reply opcode and request id, `flags` (with
+/// `F_Error`), and its units echoed; `None` when the opcode has no reply (an ACK, a NOOP, an
+/// unknown opcode).
+pub(crate) fn error_reply(msg: &Message, flags: Flags) -> Option<Message> {
+    let reply = msg.opcode.reply()?;
+    Some(
+        Message {
+            payload: msg.payload.clone(),
+            ..Message::new(reply, msg.request_id, Vec::new())
+        }
+        .with_flags(Flags::ERROR | flags),
+    )
+}
+
+/// The reply to a message of another version: `F_Error | F_Protocol_Version_Mismatch`, our
+/// version, no payload; `None` when the opcode has no reply.
+pub(crate) fn version_mismatch_reply(msg: &Message) -> Option<Message> {
+    let reply = msg.opcode.reply()?;
+    Some(
+        Message {
+            payload: Payload::Opaque(Vec::new()),
+            ..Message::new(reply, msg.request_id, Vec::new())
+        }
+        .with_flags(Flags::ERROR | Flags::VERSION_MISMATCH),
+    )
 }

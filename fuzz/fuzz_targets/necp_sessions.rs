@@ -66,8 +66,10 @@ fn master(data: &[u8], secret: Option<&str>) {
             check_output(&bytes, key.as_ref());
         }
         while let Some(a) = m.poll_action() {
-            if let MasterAction::QueryActive(r) = a {
-                m.active_connections(r, 0);
+            if let MasterAction::QueryActive(reals) = a {
+                for r in reals {
+                    m.active_connections(r, 0);
+                }
             }
         }
         while m.poll_event().is_some() {}

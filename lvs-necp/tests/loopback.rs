@@ -284,6 +284,11 @@ async fn agents_outside_the_allow_list_and_garbage_do_not_disturb_others() {
         "refused agent was added"
     );
     assert_eq!(backend.weight(&real_of(1)), Some(50));
-    let _ = backend.clone().active_connections(&real_of(1)).await;
+    let counts = backend
+        .clone()
+        .active_connections(&[real_of(1), real_of(40)])
+        .await
+        .expect("memory backend");
+    assert_eq!(counts, vec![Some(0), None]);
     drop(ok);
 }

@@ -215,7 +215,7 @@ impl Net {
                     .insert_destination(&service, dest)
                     .expect("add real");
             }
-            MasterAction::SetWeight { real, weight } => {
+            MasterAction::SetWeight { real, weight, .. } => {
                 let mut d = *self
                     .table
                     .destination(&real.service, &real.real)
@@ -228,9 +228,11 @@ impl Net {
                     })
                     .expect("edit");
             }
-            MasterAction::QueryActive(real) => {
-                let n = self.active.get(&real).copied().unwrap_or(0);
-                self.master.active_connections(real, n);
+            MasterAction::QueryActive(reals) => {
+                for real in reals {
+                    let n = self.active.get(&real).copied().unwrap_or(0);
+                    self.master.active_connections(real, n);
+                }
             }
             MasterAction::RemoveReal(real) => {
                 self.table

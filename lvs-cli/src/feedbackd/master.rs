@@ -83,8 +83,15 @@ fn describe(action: &MasterAction) -> String {
                 dest.weight
             )
         }
-        MasterAction::SetWeight { real, weight } => format!("set weight of {real} to {weight}"),
-        MasterAction::QueryActive(real) => format!("read active connections of {real}"),
+        MasterAction::SetWeight { real, weight, .. } => {
+            format!("set weight of {real} to {weight}")
+        }
+        MasterAction::QueryActive(reals) => {
+            format!(
+                "read the active connections of {} quiesced reals",
+                reals.len()
+            )
+        }
         MasterAction::RemoveReal(real) => format!("remove {real}"),
         MasterAction::Close(conn) => format!("close connection {conn}"),
         other => format!("{other:?}"),

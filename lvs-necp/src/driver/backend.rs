@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use lvs_core::model::{DestKey, Destination, Operation, Service, ServiceKey, Table};
+use lvs_core::model::{DestKey, Destination, Forwarding, Operation, Service, ServiceKey, Table};
 
 use crate::session::master::RealKey;
 
@@ -25,10 +25,18 @@ pub trait Backend: Send {
         service: &ServiceKey,
         dest: &Destination,
     ) -> Result<(), BackendError>;
-    /// Sets a real server's weight.
-    async fn set_weight(&mut self, real: &RealKey, weight: u32) -> Result<(), BackendError>;
-    /// A real server's active connections; `None` when it is not in the table.
-    async fn active_connections(&mut self, real: &RealKey) -> Result<Option<u32>, BackendError>;
+    /// Sets a real server's weight (its forwarding method is given, so no read is needed).
+    async fn set_weight(
+        &mut self,
+        real: &RealKey,
+        weight: u32,
+        forwarding: Forwarding,
+    ) -> Result<(), BackendError>;
+    /// The active connections of each real server, in order; `None` for one not in the table.
+    async fn active_connections(
+        &mut self,
+        reals: &[RealKey],
+    ) -> Result<Vec<Option<u32>>, BackendError>;
     /// Removes a real server; a missing one is fine.
     async fn remove_real(&mut self, real: &RealKey) -> Result<(), BackendError>;
     /// Whether the backend changes nothing (dry run): the driver then logs what it would do.
@@ -109,7 +117,12 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
-    async fn set_weight(&mut self, real: &RealKey, weight: u32) -> Result<(), BackendError> {
+    async fn set_weight(
+        &mut self,
+        real: &RealKey,
+        weight: u32,
+        _forwarding: Forwarding,
+    ) -> Result<(), BackendError> {
         let mut s = self.lock();
         let mut dest = *s
             .table
@@ -126,15 +139,23 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
-    async fn active_connections(&mut self, real: &RealKey) -> Result<Option<u32>, BackendError> {
+    async fn active_connections(
+        &mut self,
+        reals: &[RealKey],
+    ) -> Result<Vec<Option<u32>>, BackendError> {
         let s = self.lock();
-        let present = s.table.destination(&real.service, &real.real).is_some();
-        Ok(present.then(|| {
-            s.active
-                .get(&(real.service, real.real))
-                .copied()
-                .unwrap_or(0)
-        }))
+        Ok(reals
+            .iter()
+            .map(|real| {
+                let present = s.table.destination(&real.service, &real.real).is_some();
+                present.then(|| {
+                    s.active
+                        .get(&(real.service, real.real))
+                        .copied()
+                        .unwrap_or(0)
+                })
+            })
+            .collect())
     }
 
     async fn remove_real(&mut self, real: &RealKey) -> Result<(), BackendError> {
@@ -167,12 +188,21 @@ impl<B: Backend> Backend for DryRun<B> {
     ) -> Result<(), BackendError> {
         Ok(())
     }
-    async fn set_weight(&mut self, _real: &RealKey, _weight: u32) -> Result<(), BackendError> {
+    async fn set_weight(
+        &mut self,
+        _real: &RealKey,
+        _weight: u32,
+        _forwarding: Forwarding,
+    ) -> Result<(), BackendError> {
         Ok(())
     }
-    async fn active_connections(&mut self, real: &RealKey) -> Result<Option<u32>, BackendError> {
+    async fn active_connections(
+        &mut self,
+        reals: &[RealKey],
+    ) -> Result<Vec<Option<u32>>, BackendError> {
         // A real the dry run never added is not in the table: count it as idle.
-        Ok(Some(self.0.active_connections(real).await?.unwrap_or(0)))
+        let counts = self.0.active_connections(reals).await?;
+        Ok(counts.into_iter().map(|n| Some(n.unwrap_or(0))).collect())
     }
     async fn remove_real(&mut self, _real: &RealKey) -> Result<(), BackendError> {
         Ok(())
@@ -236,14 +266,14 @@ mod ipvs {
             }
         }
 
-        async fn set_weight(&mut self, real: &RealKey, weight: u32) -> Result<(), BackendError> {
-            let list = self.client.destinations(&real.service).await.map_err(err)?;
-            let mut dest = list
-                .into_iter()
-                .find(|d| d.dest.key() == real.real)
-                .ok_or_else(|| BackendError(format!("no real server {real} in IPVS")))?
-                .dest;
-            dest.weight = weight;
+        async fn set_weight(
+            &mut self,
+            real: &RealKey,
+            weight: u32,
+            forwarding: Forwarding,
+        ) -> Result<(), BackendError> {
+            // One request: the master never sets thresholds, and it knows the forwarding.
+            let dest = Destination::new(real.real.addr, real.real.port, weight, forwarding);
             self.client
                 .edit_destination(&real.service, &dest)
                 .await
@@ -252,16 +282,33 @@ mod ipvs {
 
         async fn active_connections(
             &mut self,
-            real: &RealKey,
-        ) -> Result<Option<u32>, BackendError> {
-            match self.client.destinations(&real.service).await {
-                Ok(list) => Ok(list
-                    .into_iter()
-                    .find(|d| d.dest.key() == real.real)
-                    .map(|d| d.active_conns)),
-                Err(e) if reason(&e) == Some(Reason::NoSuchService) => Ok(None),
-                Err(e) => Err(err(e)),
+            reals: &[RealKey],
+        ) -> Result<Vec<Option<u32>>, BackendError> {
+            // One destination dump per virtual service, however many reals it has.
+            let mut by_service: HashMap<ServiceKey, HashMap<DestKey, u32>> = HashMap::new();
+            for real in reals {
+                if by_service.contains_key(&real.service) {
+                    continue;
+                }
+                let counts = match self.client.destinations(&real.service).await {
+                    Ok(list) => list
+                        .into_iter()
+                        .map(|d| (d.dest.key(), d.active_conns))
+                        .collect(),
+                    Err(e) if reason(&e) == Some(Reason::NoSuchService) => HashMap::new(),
+                    Err(e) => return Err(err(e)),
+                };
+                by_service.insert(real.service, counts);
             }
+            Ok(reals
+                .iter()
+                .map(|r| {
+                    by_service
+                        .get(&r.service)
+                        .and_then(|m| m.get(&r.real))
+                        .copied()
+                })
+                .collect())
         }
 
         async fn remove_real(&mut self, real: &RealKey) -> Result<(), BackendError> {

@@ -184,20 +184,25 @@ async fn perform<B, F>(
             }
             return;
         }
-        MasterAction::QueryActive(real) => match backend.active_connections(real).await {
-            Ok(Some(n)) => {
-                master.active_connections(*real, n);
-                Ok(())
-            }
-            Ok(None) => {
-                master.forget(real);
+        MasterAction::QueryActive(reals) => match backend.active_connections(reals).await {
+            Ok(counts) => {
+                for (real, n) in reals.iter().zip(counts) {
+                    match n {
+                        Some(n) => master.active_connections(*real, n),
+                        None => master.forget(real),
+                    }
+                }
                 Ok(())
             }
             Err(e) => Err(e),
         },
         MasterAction::AddService(s) => backend.add_service(s).await,
         MasterAction::AddReal { service, dest } => backend.add_real(service, dest).await,
-        MasterAction::SetWeight { real, weight } => backend.set_weight(real, *weight).await,
+        MasterAction::SetWeight {
+            real,
+            weight,
+            forwarding,
+        } => backend.set_weight(real, *weight, *forwarding).await,
         MasterAction::RemoveReal(real) => backend.remove_real(real).await,
     };
     if dry && !matches!(action, MasterAction::QueryActive(_)) {

@@ -29,7 +29,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use lvs_core::config::feedbackd::MasterConfig;
-use lvs_core::model::{DestKey, Destination, Service, ServiceKey};
+use lvs_core::model::{DestKey, Destination, Forwarding, Service, ServiceKey};
 
 use super::{error_reply, send, version_mismatch_reply, Auth, RequestIds};
 use crate::codec::{
@@ -75,10 +75,12 @@ pub enum MasterAction {
         real: RealKey,
         /// The new weight.
         weight: u32,
+        /// Its forwarding method (as added), so the change needs no read first.
+        forwarding: Forwarding,
     },
-    /// Read a quiesced real's active connection count and give it to
-    /// [`Master::active_connections`].
-    QueryActive(RealKey),
+    /// Read these quiesced reals' active connection counts and give each to
+    /// [`Master::active_connections`] (one read per virtual service does for all of them).
+    QueryActive(Vec<RealKey>),
     /// Remove a quiesced real server that has no active connection left.
     RemoveReal(RealKey),
     /// Close this connection (after sending what [`Master::poll_transmit`] gives for it).
@@ -265,6 +267,7 @@ enum RealState {
 #[derive(Debug, Clone, Copy)]
 struct Real {
     weight: u32,
+    forwarding: Forwarding,
     state: RealState,
 }
 
@@ -647,6 +650,7 @@ impl Master {
             key,
             Real {
                 weight: 0,
+                forwarding,
                 state: RealState::Active {
                     conn,
                     smoothed: None,
@@ -765,8 +769,11 @@ impl Master {
             let moved = weight.abs_diff(old);
             if weight != old && (weight == 0 || old == 0 || moved >= threshold.max(1)) {
                 real.weight = weight;
-                self.actions
-                    .push_back(MasterAction::SetWeight { real: key, weight });
+                self.actions.push_back(MasterAction::SetWeight {
+                    real: key,
+                    weight,
+                    forwarding: real.forwarding,
+                });
                 self.events.push_back(MasterEvent::Weight {
                     real: key,
                     health,
@@ -820,10 +827,11 @@ impl Master {
             while self.next_removal <= now {
                 self.next_removal += interval;
             }
-            let mut reals: Vec<RealKey> = self.quiesced.iter().copied().collect();
-            reals.sort_by_key(|k| (k.real.addr, k.real.port));
-            self.actions
-                .extend(reals.into_iter().map(MasterAction::QueryActive));
+            if !self.quiesced.is_empty() {
+                let mut reals: Vec<RealKey> = self.quiesced.iter().copied().collect();
+                reals.sort_by_key(|k| (k.real.addr, k.real.port));
+                self.actions.push_back(MasterAction::QueryActive(reals));
+            }
         }
     }
 
@@ -956,6 +964,7 @@ impl Master {
             self.actions.push_back(MasterAction::SetWeight {
                 real: key,
                 weight: 0,
+                forwarding: real.forwarding,
             });
         }
         self.quiesced.insert(key);

@@ -142,3 +142,62 @@ fn a_monitor_that_cannot_load_stops_the_agent_with_its_line() {
         "{err}"
     );
 }
+
+#[test]
+fn the_log_level_and_file_are_honoured() {
+    // loglevel = WARN into a file: the refused agent (a warning) is there, the accepted one's
+    // "connected" (information) is not.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let log = dir.path().join("master.log");
+    let conf = write(
+        dir.path(),
+        "master.conf",
+        &format!(
+            "logfile = {}\nloglevel = WARN\nlisten-address = 127.0.0.1\nlisten-port = {port}\n\
+             allow = 127.0.4.0/24\nkeepalive-interval = 1\n\
+             [virtual-service]\nname = www\naddress = 10.2.2.2\nprotocol = tcp\nport = 80\n\
+             scheduler = wrr\n",
+            log.display()
+        ),
+    );
+    let mut master = Command::new(MASTER)
+        .args(["--memory", "-c"])
+        .arg(&conf)
+        .env_remove("RUST_LOG")
+        .spawn()
+        .expect("master");
+    let agent = |ip: &str| {
+        write(
+            dir.path(),
+            &format!("agent-{ip}.conf"),
+            &format!(
+                "director = 127.0.0.1\nmaster-port = {port}\nsource-address = {ip}\nlogfile = -\n\
+                 connection-retries = 1\n[service]\nname = www\nprotocol = tcp\nport = 80\n\
+                 forwarding = DR\nmonitor = constant\nvalue = 5\n"
+            ),
+        )
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let _ok = Daemon::start(AGENT, &agent("127.0.4.9"), &[]);
+    let _refused = Daemon::start(AGENT, &agent("127.0.8.9"), &[]);
+    let start = std::time::Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("refused agent 127.0.8.9") {
+            break text;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "log so far:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let text = std::fs::read_to_string(&log).unwrap_or(text);
+    assert!(text.contains("WARN"), "{text}");
+    assert!(!text.contains("connected"), "INFO lines at WARN:\n{text}");
+    assert!(!text.contains("\u{1b}["), "colour codes in a file:\n{text}");
+    let _ = master.kill();
+    let _ = master.wait();
+}

@@ -162,7 +162,7 @@ async fn fifty_agents_weights_follow_their_monitors() {
 }
 
 #[tokio::test]
-async fn an_agent_killed_hard_is_quiesced_and_removed() {
+async fn an_agent_killed_hard_is_quiesced_at_once_and_removed() {
     let cfg = config("");
     let limit = cfg.keepalive_timeout * cfg.keepalive_retries;
     let (addr, backend, _stop) = start_master(cfg).await;
@@ -291,4 +291,29 @@ async fn agents_outside_the_allow_list_and_garbage_do_not_disturb_others() {
         .expect("memory backend");
     assert_eq!(counts, vec![Some(0), None]);
     drop(ok);
+}
+
+#[tokio::test]
+async fn an_agent_whose_health_source_is_gone_keeps_answering_and_stops() {
+    let (addr, backend, _stop) = start_master(config("")).await;
+    let mut a = spawn_agent(30, addr, 61);
+    wait_for(Duration::from_secs(5), "joined", || {
+        backend.weight(&real_of(30)) == Some(61)
+    })
+    .await;
+    // The health source goes away (its task ended): the agent keeps the last value, keeps
+    // answering polls, and still stops cleanly.
+    drop(a.health);
+    sleep(Duration::from_millis(2500)).await;
+    assert_eq!(backend.weight(&real_of(30)), Some(61));
+    let _ = a.stop.take().expect("stop").send(());
+    let ended = timeout(Duration::from_secs(5), a.task)
+        .await
+        .expect("the agent ends")
+        .expect("task");
+    assert!(ended.is_finished());
+    wait_for(Duration::from_secs(3), "quiesced", || {
+        backend.weight(&real_of(30)) != Some(61)
+    })
+    .await;
 }

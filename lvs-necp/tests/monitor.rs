@@ -161,8 +161,8 @@ async fn exec(command: &str) -> Result<u8, MonitorError> {
 async fn exec_values() {
     assert_eq!(exec("echo 42").await.expect("42"), 42);
     assert_eq!(exec("printf '  77\\n'").await.expect("77"), 77);
-    // Only the first line counts; no newline at the end is fine.
-    assert_eq!(exec("printf '100\\nnot read\\n'").await.expect("100"), 100);
+    // No newline at the end is fine.
+    assert_eq!(exec("printf 100").await.expect("100"), 100);
     assert_eq!(exec("printf 0").await.expect("0"), 0);
     // Decimals are rounded.
     assert_eq!(exec("echo 42.7").await.expect("42.7"), 43);
@@ -206,8 +206,12 @@ async fn exec_bad_output() {
     let e = exec("true").await.expect_err("nothing");
     assert!(matches!(e, MonitorError::NoOutput { .. }), "{e}");
     assert_eq!(e.to_string(), "exec `true` printed nothing");
-    let e = exec("echo; echo 4").await.expect_err("empty first line");
+    let e = exec("echo 50; echo garbage")
+        .await
+        .expect_err("a second line");
     assert!(matches!(e, MonitorError::NotANumber { .. }), "{e}");
+    // Blank lines around the one number are fine.
+    assert_eq!(exec("echo; echo 4; echo").await.expect("4"), 4);
 }
 
 #[tokio::test]
@@ -280,8 +284,12 @@ async fn exec_leftovers_are_killed_at_exit() {
 
 #[tokio::test]
 async fn exec_megabytes_of_output() {
-    // 5 MB of "42" lines: the first line counts, the rest is read and dropped.
-    assert_eq!(exec("yes 42 | head -c 5000000").await.expect("42"), 42);
+    // 5 MB of "42" lines: read to the end (the command is not blocked), and refused: the
+    // contract is one number on one line.
+    let e = exec("yes 42 | head -c 5000000")
+        .await
+        .expect_err("many lines");
+    assert!(matches!(e, MonitorError::NotANumber { .. }), "{e}");
     // 3 MB on one line: not a number, quoted cut short.
     let e = exec("head -c 3000000 /dev/zero | tr '\\0' x")
         .await

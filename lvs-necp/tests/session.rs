@@ -452,14 +452,61 @@ fn a_lost_connection_quiesces_at_once_and_the_agent_comes_back() {
     net.agents[a].agent.on_closed(net.now);
     net.pump();
     assert_eq!(net.master.real(&r), Some((0, true)));
-    net.fire();
-    // The agent reconnects at once (it had been initialised), starts again, and the real
-    // gets its weight back at the next poll.
+    // The session lasted less than master-timeout: the next attempt waits the first backoff
+    // step (1 s), then the agent starts again and the real gets its weight back at the next
+    // poll.
+    assert!(net.agents[a].events.iter().any(|e| matches!(e,
+        AgentEvent::Dropped { reason: DropReason::Closed, retry_in } if *retry_in == Duration::from_secs(1))));
+    net.advance(Duration::from_millis(900));
+    assert!(net.agents[a].conn.is_none());
+    net.advance(Duration::from_millis(200));
     assert!(net.agents[a].conn.is_some());
     assert_eq!(net.master.real(&r), Some((0, false)));
     net.advance(Duration::from_secs(3));
     assert_eq!(net.weight(&r), Some(50));
     assert_eq!(net.master.connections(), 1);
+}
+
+#[test]
+fn after_a_long_session_the_agent_reconnects_at_once() {
+    let mut net = Net::new(master_config(""));
+    let a = net.add_agent("127.0.0.14", settings(vec![http_unit()]));
+    net.advance(Duration::from_secs(31));
+    let first = net.agents[a].conn.expect("conn");
+    net.master.on_closed(first, net.now);
+    net.agents[a].conn = None;
+    net.agents[a].agent.on_closed(net.now);
+    net.fire();
+    let second = net.agents[a].conn.expect("reconnected at once");
+    assert_ne!(first, second);
+}
+
+#[test]
+fn two_agents_on_one_address_back_off_instead_of_looping() {
+    // Two agents of one host address replace each other's session; each replacement is a
+    // short session, so each agent backs off, and the churn slows down instead of spinning.
+    let mut net = Net::new(master_config(""));
+    net.add_agent("127.0.0.15", settings(vec![http_unit()]));
+    net.add_agent("127.0.0.15", settings(vec![http_unit()]));
+    net.advance(Duration::from_secs(120));
+    let replaced = net
+        .master_events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                MasterEvent::Disconnected {
+                    reason: Reason::Replaced,
+                    ..
+                }
+            )
+        })
+        .count();
+    // With 1, 2, 4, ... 64 s between attempts, two minutes hold at most a dozen or so.
+    assert!(
+        (1..=16).contains(&replaced),
+        "{replaced} replacements in 120 s"
+    );
 }
 
 #[test]
@@ -508,12 +555,26 @@ fn the_agent_reconnects_after_master_timeout() {
     let mut s = settings(vec![http_unit()]);
     s.master_timeout = Duration::from_secs(5);
     let a = net.add_agent("127.0.0.12", s);
+    let first = net.agents[a].conn.expect("conn");
+    // The master goes silent (its packets are lost); the agent drops the connection after
+    // master-timeout. The session lasted master-timeout, so it tries again at once.
     net.cut = true;
     net.advance(Duration::from_secs(6));
     assert!(
         net.agents[a].events.iter().any(|e| matches!(e,
         AgentEvent::Dropped { reason: DropReason::MasterTimeout, retry_in } if retry_in.is_zero()))
     );
+    // Once the master is reachable again, a new session starts.
+    net.cut = false;
+    net.advance(Duration::from_secs(2));
+    let second = net.agents[a].conn.expect("a new connection");
+    assert_ne!(first, second);
+    let inits = net.agents[a]
+        .events
+        .iter()
+        .filter(|e| **e == AgentEvent::Initialized)
+        .count();
+    assert_eq!(inits, 2);
 }
 
 #[test]
@@ -941,4 +1002,118 @@ fn health_above_100_is_clamped() {
     Message::new(Opcode::KeepaliveAck, poll.request_id, vec![u]).encode(None, &mut b);
     net.send_raw(a, &b);
     assert_eq!(net.weight(&real("127.0.0.80", http_vs(), 80)), Some(100));
+}
+
+#[test]
+fn a_recording_of_one_connection_does_not_replay_on_another() {
+    let mut net = Net::new(master_config(&format!("secret = {SECRET}")));
+    let a = net.add_agent("127.0.0.24", authed(vec![http_unit()], SECRET));
+    net.advance(Duration::from_secs(3));
+    let recording: Vec<u8> = net.agents[a].sent.concat();
+    // An eavesdropper on another allowed address plays the whole recording back on a
+    // connection of its own: INIT (signed, sequence 0) is accepted, but the START carries
+    // the numbers of the other connection and is refused.
+    let peer: SocketAddr = "127.0.0.99:5555".parse().expect("addr");
+    net.master.accept(500, peer, net.now).expect("allowed");
+    net.master.handle_input(500, &recording, net.now);
+    net.pump();
+    assert!(net
+        .master_events
+        .iter()
+        .any(|e| matches!(e, MasterEvent::AuthFailed { conn: 500, .. })));
+    assert_eq!(net.master.real(&real("127.0.0.99", http_vs(), 80)), None);
+    // The same against masters of other seeds (a restarted master draws a new one; 42 is the
+    // seed of the master the recording was made with): never accepted.
+    for seed in (0..200u64).filter(|&s| s != 42) {
+        let cfg = master_config(&format!("secret = {SECRET}"));
+        let mut m = Master::new(MasterSettings::new(cfg), net.now, seed);
+        m.accept(1, peer, net.now).expect("allowed");
+        m.handle_input(1, &recording, net.now);
+        while let Some(e) = m.poll_event() {
+            assert!(
+                !matches!(e, MasterEvent::RealStarted(_)),
+                "seed {seed}: {e:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn one_address_cannot_hold_every_slot_with_idle_connections() {
+    let mut net = Net::new(master_config(""));
+    let ip: IpAddr = "127.0.0.30".parse().expect("ip");
+    for conn in 1000..1004 {
+        net.master
+            .accept(conn, SocketAddr::new(ip, conn as u16), net.now)
+            .expect("four may wait for their INIT");
+    }
+    assert_eq!(
+        net.master.accept(1004, SocketAddr::new(ip, 1004), net.now),
+        Err(Reason::TooManyPending)
+    );
+    // Another address is not affected; and once one of them sends its INIT, there is room.
+    net.master
+        .accept(2000, "127.0.0.31:1".parse().expect("addr"), net.now)
+        .expect("other address");
+    let mut init = Vec::new();
+    Message::new(Opcode::Init, 1, vec![Unit::default()]).encode(None, &mut init);
+    net.master.handle_input(1000, &init, net.now);
+    net.master
+        .accept(1005, SocketAddr::new(ip, 1005), net.now)
+        .expect("room again");
+}
+
+#[test]
+fn a_second_init_on_a_connection_closes_it() {
+    let mut net = Net::new(master_config(""));
+    let a = net.add_agent("127.0.0.32", settings(vec![http_unit()]));
+    let id = net.agents[a].conn.expect("conn");
+    let mut init = Vec::new();
+    Message::new(Opcode::Init, 9, vec![Unit::default()]).encode(None, &mut init);
+    net.send_raw(a, &init);
+    assert!(net.master_events.iter().any(|e| matches!(e,
+        MasterEvent::Disconnected { conn, reason: Reason::Reinit, .. } if *conn == id)));
+    assert_eq!(
+        net.master
+            .real(&real("127.0.0.32", http_vs(), 80))
+            .map(|r| r.1),
+        Some(true),
+        "its real is quiesced"
+    );
+}
+
+#[test]
+fn queries_the_agent_refuses_are_not_asked_again() {
+    let mut net = Net::new(master_config(""));
+    let a = net.add_agent("127.0.0.33", settings(vec![http_unit()]));
+    // Cut the agent off and answer the next poll by hand with F_Error, echoing the query.
+    net.cut = true;
+    net.advance(Duration::from_millis(2100));
+    net.cut = false;
+    let poll = net
+        .replies(a)
+        .iter()
+        .rev()
+        .find(|m| m.opcode == Opcode::Keepalive)
+        .expect("a poll")
+        .clone();
+    assert_eq!(poll.units().len(), 1);
+    let mut refusal = Vec::new();
+    Message::new(Opcode::KeepaliveAck, poll.request_id, poll.units().to_vec())
+        .with_flags(Flags::ERROR)
+        .encode(None, &mut refusal);
+    net.send_raw(a, &refusal);
+    // The next polls carry no query for it (and the real stays at weight 0).
+    net.cut = true;
+    net.advance(Duration::from_secs(2));
+    let next = net
+        .replies(a)
+        .iter()
+        .rev()
+        .find(|m| m.opcode == Opcode::Keepalive)
+        .expect("a poll")
+        .clone();
+    assert_ne!(next.request_id, poll.request_id);
+    assert!(next.units().is_empty(), "{next:?}");
+    assert_eq!(net.weight(&real("127.0.0.33", http_vs(), 80)), Some(0));
 }

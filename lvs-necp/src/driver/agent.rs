@@ -42,6 +42,8 @@ where
     let mut conn: Option<(OwnedReadHalf, OwnedWriteHalf)> = None;
     let mut buf = [0u8; 1024];
     let mut stopping = false;
+    // Whether the health source is still there; once it is gone the last values stay.
+    let mut health_open = true;
     let connect_timeout = agent.settings().master_timeout;
     tokio::pin!(shutdown);
     copy_health(&mut agent, &health.borrow_and_update());
@@ -52,7 +54,9 @@ where
             if let Some(bytes) = agent.poll_transmit() {
                 progressed = true;
                 if let Some((_, wr)) = conn.as_mut() {
-                    if wr.write_all(&bytes).await.is_err() {
+                    // Bounded: a master that stops reading is a master that timed out.
+                    let written = timeout(connect_timeout, wr.write_all(&bytes)).await;
+                    if !matches!(written, Ok(Ok(()))) {
                         conn = None;
                         agent.on_closed(Instant::now().into_std());
                     }
@@ -127,12 +131,11 @@ where
                     Ok(n) => agent.handle_input(&buf[..n], now),
                 }
             }
-            changed = health.changed() => {
+            changed = health.changed(), if health_open => {
                 if changed.is_ok() {
                     copy_health(&mut agent, &health.borrow_and_update());
                 } else {
-                    // The health source is gone: keep the last values.
-                    std::future::pending::<()>().await;
+                    health_open = false;
                 }
             }
             () = sleep_until(deadline) => agent.handle_timeout(Instant::now().into_std()),

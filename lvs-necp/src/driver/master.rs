@@ -54,8 +54,18 @@ struct OutState {
 }
 
 impl Outbox {
+    /// Queues bytes; a peer that lets more than [`MAX_OUTBOX`] pile up (it does not read) is
+    /// closed instead.
     fn send(&self, bytes: &[u8]) {
-        self.lock().bytes.extend_from_slice(bytes);
+        {
+            let mut st = self.lock();
+            if st.bytes.len() + bytes.len() > MAX_OUTBOX {
+                st.close = true;
+                st.bytes.clear();
+            } else {
+                st.bytes.extend_from_slice(bytes);
+            }
+        }
         self.notify.notify_one();
     }
 
@@ -68,6 +78,13 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// Bytes waiting for a peer that does not read, at most: a few hundred keepalives.
+const MAX_OUTBOX: usize = 64 * 1024;
+
+/// The longest one write to an agent may block (its receive window closed): then the
+/// connection is dropped, so a peer that stops reading cannot keep a task and a socket.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Bytes read per system call on an agent connection: NECP messages are small. The buffer is
 /// on the stack only while reading, not kept in each connection's task.
@@ -97,19 +114,11 @@ where
             .poll_timeout()
             .map(Instant::from_std)
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        // Not biased: tokio picks among the ready branches at random, so a peer that keeps
+        // the inbox full cannot stop the polls, the removals or the accepts of everyone else.
         tokio::select! {
-            biased;
             () = &mut shutdown => break,
-            Some((id, input)) = in_rx.recv() => {
-                let now = Instant::now().into_std();
-                match input {
-                    Input::Data(bytes) => master.handle_input(id, &bytes, now),
-                    Input::Closed => {
-                        conns.remove(&id);
-                        master.on_closed(id, now);
-                    }
-                }
-            }
+            () = sleep_until(deadline) => master.handle_timeout(Instant::now().into_std()),
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let id = next_id;
@@ -125,7 +134,16 @@ where
                     sleep(Duration::from_millis(100)).await;
                 }
             },
-            () = sleep_until(deadline) => master.handle_timeout(Instant::now().into_std()),
+            Some((id, input)) = in_rx.recv() => {
+                let now = Instant::now().into_std();
+                match input {
+                    Input::Data(bytes) => master.handle_input(id, &bytes, now),
+                    Input::Closed => {
+                        conns.remove(&id);
+                        master.on_closed(id, now);
+                    }
+                }
+            }
         }
     }
     for (_, outbox) in conns.drain() {
@@ -254,8 +272,11 @@ async fn connection(
                     let mut st = outbox.lock();
                     (std::mem::take(&mut st.bytes), st.close)
                 };
-                if !bytes.is_empty() && stream.write_all(&bytes).await.is_err() {
-                    break;
+                if !bytes.is_empty() {
+                    match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&bytes)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) | Err(_) => break,
+                    }
                 }
                 if close {
                     let _ = stream.shutdown().await;

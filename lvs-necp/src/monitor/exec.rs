@@ -1,4 +1,4 @@
-//! `exec`: the health is the first line a command prints.
+//! `exec`: the health is the one line a command prints.
 //!
 //! ```text
 //!  /bin/sh -c '<command>'          (the command line as written in the config, arguments and all)
@@ -16,8 +16,9 @@
 //!
 //! The result: a non-zero exit is [`MonitorError::ExitStatus`], a signal
 //! [`MonitorError::Signal`] (both with the start of stderr), no output [`MonitorError::NoOutput`];
-//! otherwise the first line of stdout, trimmed, is read as a health number (see the
-//! [module docs](super)). A first line longer than the 4 KiB kept is not a number.
+//! otherwise stdout, trimmed, must be one line holding a health number (see the
+//! [module docs](super)): more than one line, or more than the 4 KiB kept, is
+//! [`MonitorError::NotANumber`].
 
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
@@ -153,16 +154,24 @@ impl Exec {
                 })
             }
         }
+        let total = out.total();
         let stdout = out.kept();
-        if stdout.iter().all(u8::is_ascii_whitespace) {
+        if stdout.iter().all(u8::is_ascii_whitespace) && total == stdout.len() {
             return Err(MonitorError::NoOutput {
                 command: self.command.clone(),
             });
         }
-        let first = stdout.split(|b| *b == b'\n').next().unwrap_or_default();
-        parse_health(&String::from_utf8_lossy(first), || {
-            format!("exec `{}`", self.command)
-        })
+        // The contract is one number on one line: more lines, or more output than is kept,
+        // is "not a number" (quoted from its start).
+        let text = String::from_utf8_lossy(stdout);
+        let one_line = total == stdout.len() && !text.trim().contains('\n');
+        if !one_line {
+            return Err(MonitorError::NotANumber {
+                monitor: format!("exec `{}`", self.command),
+                output: super::truncate(text.trim()),
+            });
+        }
+        parse_health(&text, || format!("exec `{}`", self.command))
     }
 }
 

@@ -76,6 +76,8 @@ pub(crate) struct Pipe<R> {
     kept: VecDeque<u8>,
     keep: Keep,
     buf: Box<[u8]>,
+    /// Bytes the pipe carried in all.
+    total: usize,
 }
 
 impl<R: AsyncRead + Unpin> Pipe<R> {
@@ -85,6 +87,7 @@ impl<R: AsyncRead + Unpin> Pipe<R> {
             kept: VecDeque::new(),
             keep,
             buf: vec![0; 8192].into_boxed_slice(),
+            total: 0,
         }
     }
 
@@ -105,6 +108,7 @@ impl<R: AsyncRead + Unpin> Pipe<R> {
                 &[]
             }
             Ok(n) => {
+                self.total = self.total.saturating_add(n);
                 let chunk = &self.buf[..n];
                 match self.keep {
                     Keep::Head(limit) => {
@@ -125,6 +129,11 @@ impl<R: AsyncRead + Unpin> Pipe<R> {
     /// What was kept so far.
     pub(crate) fn kept(&mut self) -> &[u8] {
         self.kept.make_contiguous()
+    }
+
+    /// Bytes the pipe carried so far, kept or not.
+    pub(crate) fn total(&self) -> usize {
+        self.total
     }
 
     /// Forgets what was kept so far.

@@ -198,8 +198,8 @@ enum State {
     Connecting,
     /// INIT sent.
     AwaitInitAck { deadline: Instant },
-    /// INIT acknowledged, STARTs sent.
-    Running { last_rx: Instant },
+    /// INIT acknowledged (at `since`), STARTs sent.
+    Running { last_rx: Instant, since: Instant },
     /// STOP sent.
     Stopping { deadline: Instant },
     /// Given up or stopped.
@@ -363,9 +363,6 @@ impl Agent {
                     return;
                 }
             };
-            if let State::Running { last_rx } = &mut self.state {
-                *last_rx = now;
-            }
             let header = frame.header();
             if let Some(auth) = &mut self.auth {
                 if let Err(f) = auth.check(&frame) {
@@ -376,6 +373,10 @@ impl Agent {
                     self.reply(error_reply(&frame_message_or_empty(&frame), f.flag()));
                     continue;
                 }
+            }
+            // Only a message that passed authentication shows the master is alive.
+            if let State::Running { last_rx, .. } = &mut self.state {
+                *last_rx = now;
             }
             let msg = match frame.message() {
                 Ok(m) => m,
@@ -428,8 +429,11 @@ impl Agent {
                     }
                     self.auth = Some(auth);
                 }
-                self.failures = 0;
-                self.state = State::Running { last_rx: now };
+                // `failures` is reset only once the session has lasted (see drop_connection).
+                self.state = State::Running {
+                    last_rx: now,
+                    since: now,
+                };
                 self.events.push_back(AgentEvent::Initialized);
                 if self.shutting_down {
                     self.begin_stop(now);
@@ -601,7 +605,7 @@ impl Agent {
             State::AwaitInitAck { deadline } if now >= deadline => {
                 self.drop_connection(DropReason::NoInitAck, now, true)
             }
-            State::Running { last_rx } if now >= last_rx + self.settings.master_timeout => {
+            State::Running { last_rx, .. } if now >= last_rx + self.settings.master_timeout => {
                 self.drop_connection(DropReason::MasterTimeout, now, true)
             }
             State::Stopping { deadline } if now >= deadline => self.finish(),
@@ -614,7 +618,7 @@ impl Agent {
         match self.state {
             State::Waiting { until } => Some(until),
             State::AwaitInitAck { deadline } | State::Stopping { deadline } => Some(deadline),
-            State::Running { last_rx } => Some(last_rx + self.settings.master_timeout),
+            State::Running { last_rx, .. } => Some(last_rx + self.settings.master_timeout),
             State::Connecting | State::Finished => None,
         }
     }
@@ -638,8 +642,17 @@ impl Agent {
         self.events.pop_front()
     }
 
+    /// Drops the connection and plans the next attempt: at once after a session that lasted
+    /// `master-timeout` or more; otherwise it counts as a failed attempt, with backoff and
+    /// `connection-retries` (so a master that accepts and soon drops the agent, or two agents
+    /// on one address replacing each other, do not make it reconnect in a tight loop).
     fn drop_connection(&mut self, reason: DropReason, now: Instant, close: bool) {
-        let was_init = matches!(self.state, State::Running { .. });
+        let was_init = match self.state {
+            State::Running { since, .. } => {
+                now.saturating_duration_since(since) >= self.settings.master_timeout
+            }
+            _ => false,
+        };
         if close {
             self.actions.push_back(AgentAction::Close);
         }
@@ -649,7 +662,9 @@ impl Agent {
             self.finish();
             return;
         }
-        if !was_init {
+        if was_init {
+            self.failures = 0;
+        } else {
             self.failures += 1;
             if self.give_up() {
                 return;

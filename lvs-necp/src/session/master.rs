@@ -37,6 +37,10 @@ use crate::codec::{
     Message, Opcode, Payload, ServiceUnit, Unit, DEFAULT_MAX_PAYLOAD, QUERY_HEALTH_INDEX, VERSION,
 };
 
+/// Connections of one address that may wait for their `NECP_INIT` at the same time: more are
+/// refused, so one host cannot hold every `max-agents` slot with idle connections.
+pub const MAX_PENDING_PER_ADDRESS: u32 = 4;
+
 /// A connection, named by the driver (any number unique among the open ones).
 pub type ConnId = u64;
 
@@ -112,6 +116,11 @@ pub enum Reason {
     Auth,
     /// The same agent address sent a new `NECP_INIT` on another connection.
     Replaced,
+    /// A second `NECP_INIT` on a connection already initialised.
+    Reinit,
+    /// The peer's address already has `MAX_PENDING_PER_ADDRESS` connections waiting for
+    /// their `NECP_INIT`.
+    TooManyPending,
 }
 
 impl std::fmt::Display for Reason {
@@ -126,6 +135,10 @@ impl std::fmt::Display for Reason {
             Reason::NoInit => f.write_str("no NECP_INIT in time"),
             Reason::Auth => f.write_str("authentication failed"),
             Reason::Replaced => f.write_str("the agent connected again"),
+            Reason::Reinit => f.write_str("a second NECP_INIT on the same connection"),
+            Reason::TooManyPending => {
+                f.write_str("too many connections from this address waiting for NECP_INIT")
+            }
         }
     }
 }
@@ -248,6 +261,9 @@ struct Conn {
     ids: RequestIds,
     /// Started services: the unit as announced and the real it became.
     started: Vec<(ServiceUnit, RealKey)>,
+    /// Started services whose Health Index query the agent refused (`F_Error`): no longer
+    /// asked (draft §5.3), their reals stay at weight 0.
+    unsupported: Vec<(u8, u16)>,
     /// The request ids of the unanswered keepalives of this round.
     outstanding: Vec<u16>,
     /// When the current round's first keepalive went out.
@@ -283,6 +299,8 @@ pub struct Master {
     quiesced: HashSet<RealKey>,
     next_removal: Instant,
     pending_tx: VecDeque<ConnId>,
+    /// Connections waiting for their INIT, by address.
+    pending: HashMap<IpAddr, u32>,
     /// What is left to send on connections already dropped (a refusal before the close).
     orphan_tx: HashMap<ConnId, Vec<u8>>,
     actions: VecDeque<MasterAction>,
@@ -315,6 +333,7 @@ impl Master {
             quiesced: HashSet::new(),
             next_removal,
             pending_tx: VecDeque::new(),
+            pending: HashMap::new(),
             orphan_tx: HashMap::new(),
             actions,
             events: VecDeque::new(),
@@ -354,6 +373,8 @@ impl Master {
             Some(Reason::NotAllowed)
         } else if self.conns.len() >= cfg.max_agents as usize {
             Some(Reason::TooManyAgents)
+        } else if self.pending.get(&peer.ip()).copied().unwrap_or(0) >= MAX_PENDING_PER_ADDRESS {
+            Some(Reason::TooManyPending)
         } else {
             None
         };
@@ -365,6 +386,7 @@ impl Master {
             return Err(reason);
         }
         let deadline = now + cfg.keepalive_timeout;
+        *self.pending.entry(peer.ip()).or_insert(0) += 1;
         self.conns.insert(
             conn,
             Conn {
@@ -375,6 +397,7 @@ impl Master {
                 auth_failures: 0,
                 ids: RequestIds::default(),
                 started: Vec::new(),
+                unsupported: Vec::new(),
                 outstanding: Vec::new(),
                 round_start: now,
                 misses: 0,
@@ -473,14 +496,10 @@ impl Master {
                 self.send(conn, reply);
             }
             (ConnState::Running, Opcode::Init) => {
-                // A second INIT starts over: the draft has the NE delete the SE's state.
-                self.quiesce_conn_reals(conn, Reason::Replaced);
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.state = ConnState::AwaitInit;
-                    c.auth = None;
-                    c.started.clear();
-                }
-                self.on_init(conn, &frame, &msg, now);
+                // An agent starts over on a new connection (and the draft has the NE delete
+                // its state then); a second INIT on the same one would let a peer churn IPVS
+                // as fast as it can send, so it closes the connection.
+                self.drop_conn(conn, Reason::Reinit, true);
             }
             (ConnState::Running, Opcode::Noop) => {}
             (ConnState::Running, _) => self.unsupported(conn, &msg),
@@ -559,6 +578,7 @@ impl Master {
         c.deadline = now + interval;
         self.timers.push(Reverse((c.deadline, conn)));
         self.pending_tx.push_back(conn);
+        self.unpend(peer.ip());
         self.events.push_back(MasterEvent::Initialized {
             conn,
             peer,
@@ -566,9 +586,19 @@ impl Master {
         });
     }
 
+    /// One connection of `ip` is no longer waiting for its INIT.
+    fn unpend(&mut self, ip: IpAddr) {
+        if let Some(n) = self.pending.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.pending.remove(&ip);
+            }
+        }
+    }
+
     fn initial_seq(&self, conn: ConnId) -> u64 {
-        // splitmix64 of the seed and the connection: a fresh number per connection, so a
-        // recording of one connection does not replay on another.
+        // splitmix64 of the seed and the connection: a fresh number per connection (with
+        // exact sequence checks, a recording of one connection does not replay on another).
         let mut z = self
             .seed
             .wrapping_add(conn.wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -724,7 +754,17 @@ impl Master {
         c.deadline = next;
         self.timers.push(Reverse((next, conn)));
         if msg.is_error() {
-            // The agent does not support some of our queries: nothing to learn this round.
+            // The agent does not support these queries (the ACK echoes only those): stop
+            // asking them; the others are asked again at the next poll.
+            for q in msg
+                .units()
+                .iter()
+                .filter_map(|u| HealthQuery::try_from(u).ok())
+            {
+                if !c.unsupported.contains(&(q.protocol, q.port)) {
+                    c.unsupported.push((q.protocol, q.port));
+                }
+            }
             let peer = c.peer;
             self.events.push_back(MasterEvent::Unsupported {
                 conn,
@@ -859,6 +899,7 @@ impl Master {
                 let queries: Vec<Unit> = c
                     .started
                     .iter()
+                    .filter(|(s, _)| !c.unsupported.contains(&(s.protocol, s.port)))
                     .map(|(s, _)| {
                         Unit::from(HealthQuery {
                             query_type: QUERY_HEALTH_INDEX,
@@ -977,6 +1018,9 @@ impl Master {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
+        if c.state == ConnState::AwaitInit {
+            self.unpend(c.peer.ip());
+        }
         if !c.tx.is_empty() {
             self.orphan_tx.insert(conn, c.tx);
             self.pending_tx.push_back(conn);

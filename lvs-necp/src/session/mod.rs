@@ -24,8 +24,8 @@ pub(crate) struct Auth {
     key: Key,
     /// The sequence number of the next message this side sends.
     send_next: u64,
-    /// The smallest sequence number accepted from the peer.
-    recv_min: u64,
+    /// The sequence number the peer's next message must carry.
+    recv_next: u64,
 }
 
 /// Why a received frame is not accepted on an authenticated connection.
@@ -33,8 +33,8 @@ pub(crate) struct Auth {
 pub(crate) enum AuthFailure {
     /// No credential, or a wrong one: answered with `F_Auth_Required`.
     Credential,
-    /// A sequence number at or below one already accepted (a replay): answered with
-    /// `F_Bad_Sequence_Number`.
+    /// A sequence number other than the next one expected (a replay, or a recording of
+    /// another connection): answered with `F_Bad_Sequence_Number`.
     Sequence,
 }
 
@@ -55,25 +55,30 @@ impl AuthFailure {
 }
 
 impl Auth {
-    pub(crate) fn new(key: Key, send_next: u64, recv_min: u64) -> Self {
+    pub(crate) fn new(key: Key, send_next: u64, recv_next: u64) -> Self {
         Auth {
             key,
             send_next,
-            recv_min,
+            recv_next,
         }
     }
 
     /// Checks a received frame's credential and sequence number; on success the sequence
     /// number is consumed.
+    ///
+    /// The number must be exactly the next one: TCP delivers in order and each side counts
+    /// up by one per message (draft §5.9), so anything else is a replay or a message of
+    /// another connection. (The draft only asks to refuse numbers below the last valid one;
+    /// that would let a recording of another connection through whenever its numbers happen
+    /// to lie above this connection's start.)
     pub(crate) fn check(&mut self, frame: &Frame) -> Result<(), AuthFailure> {
         if !frame.verify(&self.key) {
             return Err(AuthFailure::Credential);
         }
-        let seq = frame.header().seq_num;
-        if seq < self.recv_min {
+        if frame.header().seq_num != self.recv_next {
             return Err(AuthFailure::Sequence);
         }
-        self.recv_min = seq.wrapping_add(1);
+        self.recv_next = self.recv_next.wrapping_add(1);
         Ok(())
     }
 

@@ -1,21 +1,31 @@
 //! Load harness of the probe engine: N reals on loopback, tested by `lvs_probe::engine` at a
-//! fixed `loopdelay`, then, in the same run, by a minimal raw loop (non-blocking connect and
+//! fixed `loopdelay` and, in the same run, by a minimal raw loop (non-blocking connect and
 //! RST close for tcp; one request per connection for http) at the same rate. Prints one
 //! summary line with both and the ratio of their CPU cost per test.
 //!
 //! ```sh
-//! cargo run --release -p lvs-benches --bin probe-load -- --reals 10000 --prober tcp --loopdelay 1s --seconds 20
+//! cargo run --release -p lvs-benches --bin probe-load -- --reals 10000 --prober tcp --loopdelay 1s --seconds 60 --rounds 3
 //! ```
 //!
 //! * Backends run in a child process (this program re-run with `--backend-child`), one listener
 //!   per real on `127.1.x.y:<port>`, so that only the checker's CPU is counted: an accept loop
-//!   that drops the connection (tcp), or a minimal HTTP/1.0 responder (http).
+//!   that drops the connection (tcp), or a minimal HTTP/1.0 responder (http). The child stays
+//!   up for the whole run.
 //! * The checker runs on one tokio `current_thread` runtime (one core), as the raw loop does.
-//! * Figures are taken over `--seconds` after a warm-up of `startup_delay` (= `loopdelay`) plus
-//!   one second: tests/s, CPU µs per test (`getrusage(RUSAGE_SELF)` user+sys), scheduling lag
-//!   p50/p99 (actual start minus planned start), failures (every backend is up, so every
-//!   failure is false), and memory per real (VmRSS after the warm-up minus before the engine,
-//!   divided by the reals).
+//! * The phases are interleaved so that both see the same background load: `--rounds N`
+//!   (default 3) rounds of an engine window then a raw window, each `--seconds / N` long (at
+//!   least 5 s) and each after its own warm-up of `loopdelay` plus one second that is not
+//!   measured. Every engine round is a fresh runtime and engine whose first starts are spread
+//!   over `startup_delay` (= `loopdelay`); every raw round a fresh epoll with its first starts
+//!   spread the same way. `--rounds 1` is the former run: one engine window, then one raw one.
+//! * Figures are summed over the rounds of a phase: tests/s, CPU µs per test
+//!   (`getrusage(RUSAGE_SELF)` user+sys over all its windows, divided by all its tests),
+//!   scheduling lag p50/p99 over all its windows (actual start minus planned start), failures
+//!   over all rounds, warm-ups included (every backend is up, so every failure is false), and
+//!   memory per real from the first engine round (VmRSS after the warm-up minus before the
+//!   engine, divided by the reals). The ratio is the engine's CPU per test over the raw
+//!   loop's; the line ends with `rounds=N` and the least and greatest ratio of a single round
+//!   (also printed on stderr after each round).
 
 #![forbid(unsafe_code)]
 
@@ -30,8 +40,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use lvs_probe::engine::{Engine, EngineConfig};
-use lvs_probe::lvs_core::config::xml::parse_service_xml;
+use lvs_probe::engine::{Engine, EngineConfig, LagSnapshot};
+use lvs_probe::lvs_core::config::xml::{parse_service_xml, ServiceConfig};
 use lvs_probe::ProberRegistry;
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -73,9 +83,15 @@ struct Args {
     /// Pause after each test's end, in whole seconds (`1s` or `1`).
     #[arg(long, default_value = "1s", value_parser = parse_secs)]
     loopdelay: u64,
-    /// Measured seconds (after the warm-up), for the engine and again for the raw loop.
+    /// Measured seconds (after the warm-ups), for the engine and again for the raw loop,
+    /// split evenly over the rounds.
     #[arg(long, default_value_t = 20)]
     seconds: u64,
+    /// Rounds of an engine window then a raw window, so that both phases see the same
+    /// background load; each window is `--seconds / --rounds` (at least 5 s) after its own
+    /// warm-up. `--rounds 1` is one engine window then one raw window.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
     /// Tests in flight at most (`maxfd`).
     #[arg(long, default_value_t = 1024)]
     max_in_flight: usize,
@@ -259,28 +275,167 @@ fn services_xml(args: &Args) -> String {
     xml
 }
 
-/// One phase's figures.
-#[derive(Debug, Default)]
-struct Figures {
-    tests_per_s: f64,
-    cpu_us_per_test: f64,
-    lag_p50: Duration,
-    lag_p99: Duration,
-    failures: u64,
-    user_share: f64,
+/// What one measured window of one phase counted.
+#[derive(Debug, Default, Clone, Copy)]
+struct Window {
+    tests: u64,
+    user_us: u64,
+    sys_us: u64,
+    elapsed: Duration,
 }
 
+impl Window {
+    fn add(&mut self, other: &Window) {
+        self.tests += other.tests;
+        self.user_us += other.user_us;
+        self.sys_us += other.sys_us;
+        self.elapsed += other.elapsed;
+    }
+
+    fn cpu_us_per_test(&self) -> f64 {
+        (self.user_us + self.sys_us) as f64 / self.tests.max(1) as f64
+    }
+
+    fn tests_per_s(&self) -> f64 {
+        self.tests as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+
+    fn user_share(&self) -> f64 {
+        self.user_us as f64 / (self.user_us + self.sys_us).max(1) as f64
+    }
+}
+
+/// One engine round: its window, the lag of the starts in it, and the failures over the
+/// engine's whole life (warm-up included).
+struct EngineRound {
+    window: Window,
+    lag: LagSnapshot,
+    failures: u64,
+}
+
+/// One raw round: its window, the lag of the starts in it (µs), and the failures over the
+/// whole round (warm-up included).
+struct RawRound {
+    window: Window,
+    lags: Vec<u32>,
+    failures: u64,
+}
+
+/// The least measured window of a round.
+const MIN_ROUND_WINDOW: Duration = Duration::from_secs(5);
+
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let registry = ProberRegistry::builtin();
-    let services = parse_service_xml(&services_xml(args), "load.xml", registry.testers())?;
+    let services = parse_service_xml(
+        &services_xml(args),
+        "load.xml",
+        ProberRegistry::builtin().testers(),
+    )?;
     let loopdelay = Duration::from_secs(args.loopdelay);
     let warmup = loopdelay + Duration::from_secs(1);
-    let window = Duration::from_secs(args.seconds);
+    let window = Duration::from_secs(args.seconds) / args.rounds;
+    if window < MIN_ROUND_WINDOW {
+        return Err(format!(
+            "--seconds {} over --rounds {} leaves {:.1} s per window, less than {} s",
+            args.seconds,
+            args.rounds,
+            window.as_secs_f64(),
+            MIN_ROUND_WINDOW.as_secs()
+        )
+        .into());
+    }
+    let targets: Vec<SocketAddrV4> = (0..args.reals)
+        .map(|i| SocketAddrV4::new(real_addr(i), args.port))
+        .collect();
 
+    let (mut engine, mut engine_lag, mut engine_failures) = (Window::default(), None, 0);
+    let (mut raw, mut raw_lags, mut raw_failures) = (Window::default(), Vec::new(), 0);
+    let mut bytes_per_real = 0.0;
+    let mut ratios: Vec<f64> = Vec::new();
+    for round in 1..=args.rounds {
+        let (e, bytes) = engine_round(args, &services, loopdelay, warmup, window)?;
+        if round == 1 {
+            bytes_per_real = bytes;
+        }
+        engine.add(&e.window);
+        match engine_lag.as_mut() {
+            Some(lag) => LagSnapshot::merge(lag, &e.lag),
+            None => engine_lag = Some(e.lag),
+        }
+        engine_failures += e.failures;
+        let mut progress = format!(
+            "round {round}/{}: engine cpu_us/test={:.1}",
+            args.rounds,
+            e.window.cpu_us_per_test()
+        );
+        if !args.no_raw {
+            let r = raw_loop(args.prober, &targets, loopdelay, warmup, window)?;
+            raw.add(&r.window);
+            raw_lags.extend_from_slice(&r.lags);
+            raw_failures += r.failures;
+            let ratio = e.window.cpu_us_per_test() / r.window.cpu_us_per_test();
+            ratios.push(ratio);
+            progress.push_str(&format!(
+                " raw cpu_us/test={:.1} ratio={ratio:.2}",
+                r.window.cpu_us_per_test()
+            ));
+        }
+        eprintln!("{progress}");
+    }
+    let engine_lag = engine_lag.ok_or("no round")?;
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut line = format!(
+        "probe-load reals={} prober={} loopdelay={}s tests/s={:.0} cpu_us/test={:.1} (user {:.0}%) lag_p50_ms={:.2} lag_p99_ms={:.2} false_failures={} bytes/real={:.0}",
+        args.reals,
+        args.prober.name(),
+        args.loopdelay,
+        engine.tests_per_s(),
+        engine.cpu_us_per_test(),
+        engine.user_share() * 100.0,
+        ms(engine_lag.quantile(0.5)),
+        ms(engine_lag.quantile(0.99)),
+        engine_failures,
+        bytes_per_real,
+    );
+    if !args.no_raw {
+        raw_lags.sort_unstable();
+        let p99 = raw_lags
+            .get(((raw_lags.len() as f64 * 0.99) as usize).min(raw_lags.len().saturating_sub(1)))
+            .map_or(Duration::ZERO, |&us| Duration::from_micros(u64::from(us)));
+        line.push_str(&format!(
+            " | raw tests/s={:.0} cpu_us/test={:.1} (user {:.0}%) lag_p99_ms={:.2} failures={} | cpu_ratio={:.2}",
+            raw.tests_per_s(),
+            raw.cpu_us_per_test(),
+            raw.user_share() * 100.0,
+            ms(p99),
+            raw_failures,
+            engine.cpu_us_per_test() / raw.cpu_us_per_test().max(f64::MIN_POSITIVE),
+        ));
+    }
+    line.push_str(&format!(" | rounds={}", args.rounds));
+    if !ratios.is_empty() {
+        let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        line.push_str(&format!(" round_ratios={min:.2}-{max:.2}"));
+    }
+    println!("{line}");
+    Ok(())
+}
+
+/// One engine window: a fresh runtime and engine (first starts spread over `loopdelay`), the
+/// warm-up, then `window` measured. Returns the round and the memory per real (VmRSS after
+/// the warm-up minus before the engine, over the reals).
+fn engine_round(
+    args: &Args,
+    services: &ServiceConfig,
+    loopdelay: Duration,
+    warmup: Duration,
+    window: Duration,
+) -> Result<(EngineRound, f64), Box<dyn std::error::Error>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (engine, bytes_per_real) = rt.block_on(async {
+    let round = rt.block_on(async {
         let rss0 = rss();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let transitions = Arc::new(AtomicU64::new(0));
@@ -295,8 +450,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             max_in_flight: args.max_in_flight,
             ..EngineConfig::default()
         };
-        let engine = Engine::new(config, registry, tx);
-        engine.reconcile(&services)?;
+        let engine = Engine::new(config, ProberRegistry::builtin(), tx);
+        engine.reconcile(services)?;
         tokio::time::sleep(warmup).await;
         let bytes_per_real = rss().saturating_sub(rss0) as f64 / f64::from(args.reals.max(1));
         let (c0, lag0, (u0, s0), t0) = (
@@ -312,16 +467,15 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             cpu_split_us(),
             t0.elapsed(),
         );
-        let (cpu0, cpu1) = (u0 + s0, u1 + s1);
-        let tests = (c1.tests - c0.tests).max(1);
-        let lag = lag1.since(&lag0);
-        let figures = Figures {
-            tests_per_s: tests as f64 / el.as_secs_f64(),
-            cpu_us_per_test: (cpu1 - cpu0) as f64 / tests as f64,
-            lag_p50: lag.quantile(0.5),
-            lag_p99: lag.quantile(0.99),
+        let round = EngineRound {
+            window: Window {
+                tests: c1.tests - c0.tests,
+                user_us: u1 - u0,
+                sys_us: s1 - s0,
+                elapsed: el,
+            },
+            lag: lag1.since(&lag0),
             failures: c1.failures,
-            user_share: (u1 - u0) as f64 / (cpu1 - cpu0).max(1) as f64,
         };
         if c1.failures > 0 {
             let snap = engine.snapshot();
@@ -334,46 +488,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         engine.shutdown().await;
-        Ok::<_, Box<dyn std::error::Error>>((figures, bytes_per_real))
+        Ok::<_, Box<dyn std::error::Error>>((round, bytes_per_real))
     })?;
     drop(rt);
-
-    let raw = if args.no_raw {
-        None
-    } else {
-        let targets: Vec<SocketAddrV4> = (0..args.reals)
-            .map(|i| SocketAddrV4::new(real_addr(i), args.port))
-            .collect();
-        Some(raw_loop(args.prober, &targets, loopdelay, warmup, window)?)
-    };
-
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let mut line = format!(
-        "probe-load reals={} prober={} loopdelay={}s tests/s={:.0} cpu_us/test={:.1} (user {:.0}%) lag_p50_ms={:.2} lag_p99_ms={:.2} false_failures={} bytes/real={:.0}",
-        args.reals,
-        args.prober.name(),
-        args.loopdelay,
-        engine.tests_per_s,
-        engine.cpu_us_per_test,
-        engine.user_share * 100.0,
-        ms(engine.lag_p50),
-        ms(engine.lag_p99),
-        engine.failures,
-        bytes_per_real,
-    );
-    if let Some(raw) = raw {
-        line.push_str(&format!(
-            " | raw tests/s={:.0} cpu_us/test={:.1} (user {:.0}%) lag_p99_ms={:.2} failures={} | cpu_ratio={:.2}",
-            raw.tests_per_s,
-            raw.cpu_us_per_test,
-            raw.user_share * 100.0,
-            ms(raw.lag_p99),
-            raw.failures,
-            engine.cpu_us_per_test / raw.cpu_us_per_test.max(f64::MIN_POSITIVE),
-        ));
-    }
-    println!("{line}");
-    Ok(())
+    Ok(round)
 }
 
 /// A test of the raw loop in flight.
@@ -391,7 +509,7 @@ fn raw_loop(
     loopdelay: Duration,
     warmup: Duration,
     window: Duration,
-) -> Result<Figures, Box<dyn std::error::Error>> {
+) -> Result<RawRound, Box<dyn std::error::Error>> {
     let ep = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
     let n = targets.len().max(1);
     let t0 = Instant::now();
@@ -522,20 +640,14 @@ fn raw_loop(
         }
     }
     let cpu1 = cpu_split_us();
-    let cpu = (cpu1.0 + cpu1.1) - (cpu0.0 + cpu0.1);
-    let user_share = (cpu1.0 - cpu0.0) as f64 / cpu.max(1) as f64;
-    lags.sort_unstable();
-    let q = |p: f64| {
-        lags.get(((lags.len() as f64 * p) as usize).min(lags.len().saturating_sub(1)))
-            .map_or(Duration::ZERO, |&us| Duration::from_micros(u64::from(us)))
-    };
-    let done = done.max(1);
-    Ok(Figures {
-        tests_per_s: done as f64 / window.as_secs_f64(),
-        cpu_us_per_test: cpu as f64 / done as f64,
-        lag_p50: q(0.5),
-        lag_p99: q(0.99),
+    Ok(RawRound {
+        window: Window {
+            tests: done,
+            user_us: cpu1.0 - cpu0.0,
+            sys_us: cpu1.1 - cpu0.1,
+            elapsed: window,
+        },
+        lags,
         failures,
-        user_share,
     })
 }

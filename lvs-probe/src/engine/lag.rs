@@ -83,6 +83,17 @@ impl LagSnapshot {
         }
     }
 
+    /// Adds the starts counted in `other` to these, to take the lag over several windows (of
+    /// one engine or of several).
+    pub fn merge(&mut self, other: &LagSnapshot) {
+        if self.counts.len() < other.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a = a.saturating_add(*b);
+        }
+    }
+
     /// The `q` quantile (0.0..=1.0) of the lag, to about 6 % (the lower bound of its bucket);
     /// zero when nothing was counted.
     pub fn quantile(&self, q: f64) -> Duration {
@@ -131,5 +142,22 @@ mod tests {
         let p99 = s.quantile(0.99).as_micros() as f64;
         assert!((p99 - 99_000.0).abs() / 99_000.0 < 0.07, "{p99}");
         assert_eq!(s.since(&s).count(), 0);
+    }
+
+    #[test]
+    fn merge_adds_windows() {
+        let (a, b) = (LagHistogram::new(), LagHistogram::new());
+        for us in 1..=50u64 {
+            a.record(Duration::from_micros(us * 1000));
+        }
+        for us in 51..=100u64 {
+            b.record(Duration::from_micros(us * 1000));
+        }
+        let mut m = a.snapshot();
+        m.merge(&b.snapshot());
+        assert_eq!(m.count(), 100);
+        let p99 = m.quantile(0.99).as_micros() as f64;
+        assert!((p99 - 99_000.0).abs() / 99_000.0 < 0.07, "{p99}");
+        assert_eq!(m.since(&a.snapshot()), b.snapshot());
     }
 }

@@ -99,3 +99,39 @@ mod tests {
         assert_eq!(build_ops(&a).len(), 600);
     }
 }
+
+/// What the load harnesses read of their own process.
+pub mod process {
+    use nix::sys::resource::{getrlimit, getrusage, setrlimit, Resource, UsageWho};
+
+    /// Raises the open-file limit to its hard limit (thousands of sockets).
+    pub fn raise_nofile() {
+        if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+
+    /// (user, system) CPU of this process so far, in µs (`getrusage(RUSAGE_SELF)`).
+    pub fn cpu_split_us() -> (u64, u64) {
+        let Ok(u) = getrusage(UsageWho::RUSAGE_SELF) else {
+            return (0, 0);
+        };
+        let us = |t: nix::sys::time::TimeVal| {
+            u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000
+                + u64::try_from(t.tv_usec()).unwrap_or(0)
+        };
+        (us(u.user_time()), us(u.system_time()))
+    }
+
+    /// VmRSS of this process, in bytes (0 when /proc cannot be read).
+    pub fn rss() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+            .map_or(0, |kb| kb * 1024)
+    }
+}

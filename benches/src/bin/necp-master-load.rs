@@ -29,13 +29,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use lvs_benches::process::{cpu_split_us, raise_nofile, rss};
 use lvs_core::config::feedbackd::{parse_master_config, ServicesDb};
 use lvs_core::model::{DestKey, Protocol, ServiceKey};
 use lvs_necp::codec::{NecpForwarding, ServiceUnit};
 use lvs_necp::driver::{run_agent, run_master, AgentDriverEvent, MasterDriverEvent, MemoryBackend};
 use lvs_necp::session::agent::{Agent, AgentEvent, AgentSettings};
 use lvs_necp::session::master::{Master, MasterEvent, MasterSettings, RealKey};
-use nix::sys::resource::{getrlimit, getrusage, setrlimit, Resource, UsageWho};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::{sleep, Instant};
@@ -81,31 +81,10 @@ fn real_of(i: u32) -> RealKey {
     }
 }
 
-fn raise_nofile() {
-    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
-}
-
 /// User + system CPU of this process, in µs.
 fn cpu_us() -> u64 {
-    let Ok(u) = getrusage(UsageWho::RUSAGE_SELF) else {
-        return 0;
-    };
-    let us = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
-    us(u.user_time()) + us(u.system_time())
-}
-
-/// VmRSS in bytes.
-fn rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+    let (user, sys) = cpu_split_us();
+    user + sys
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

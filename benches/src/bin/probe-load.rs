@@ -40,12 +40,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use lvs_benches::process::{cpu_split_us, raise_nofile, rss};
 use lvs_probe::engine::{Engine, EngineConfig, LagSnapshot};
 use lvs_probe::lvs_core::config::xml::{parse_service_xml, ServiceConfig};
 use lvs_probe::ProberRegistry;
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-use nix::sys::resource::{getrlimit, getrusage, setrlimit, Resource, UsageWho};
 use nix::sys::socket::{
     connect, getsockopt, recv, send, setsockopt, socket, sockopt, AddressFamily, MsgFlags,
     SockFlag, SockType, SockaddrIn,
@@ -118,33 +118,6 @@ const RESPONSE: &[u8] = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
 fn real_addr(i: u32) -> Ipv4Addr {
     Ipv4Addr::from(0x7f01_0000_u32 + i + 1)
-}
-
-fn raise_nofile() {
-    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
-}
-
-/// (user, system) CPU of this process, in µs.
-fn cpu_split_us() -> (u64, u64) {
-    let Ok(u) = getrusage(UsageWho::RUSAGE_SELF) else {
-        return (0, 0);
-    };
-    let us = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
-    (us(u.user_time()), us(u.system_time()))
-}
-
-/// VmRSS in bytes.
-fn rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

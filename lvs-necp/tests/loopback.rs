@@ -317,3 +317,42 @@ async fn an_agent_whose_health_source_is_gone_keeps_answering_and_stops() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_flooding_the_master_does_not_stall_the_others() {
+    use lvs_necp::codec::{Message, Opcode, Unit};
+    use tokio::io::AsyncWriteExt;
+    let (addr, backend, _stop) = start_master(config("")).await;
+    let good = spawn_agent(50, addr, 20);
+    wait_for(Duration::from_secs(5), "joined", || {
+        backend.weight(&real_of(50)) == Some(20)
+    })
+    .await;
+    // An allowed peer that, after its INIT, sends NOOPs as fast as the socket takes them.
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.bind(SocketAddr::new(agent_ip(51), 0)).expect("bind");
+    let mut flood = sock.connect(addr).await.expect("connect");
+    let mut init = Vec::new();
+    Message::new(Opcode::Init, 1, vec![Unit::default()]).encode(None, &mut init);
+    flood.write_all(&init).await.expect("init");
+    let mut noops = Vec::new();
+    for id in 0..200u16 {
+        Message::new(Opcode::Noop, id, Vec::new()).encode(None, &mut noops);
+    }
+    let flooder = tokio::spawn(async move {
+        while flood.write_all(&noops).await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    });
+    // Meanwhile the well-behaved agent's health changes still reach the table promptly.
+    sleep(Duration::from_millis(500)).await;
+    good.health.send_replace(vec![70]);
+    let took = wait_for(
+        Duration::from_secs(5),
+        "weight follows during the flood",
+        || backend.weight(&real_of(50)) == Some(70),
+    )
+    .await;
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    flooder.abort();
+}

@@ -299,6 +299,16 @@ impl Net {
         self.pump();
     }
 
+    /// The master's latest KEEPALIVE to an agent.
+    fn last_poll(&self, agent: usize) -> Message {
+        self.replies(agent)
+            .iter()
+            .rev()
+            .find(|m| m.opcode == Opcode::Keepalive)
+            .expect("a poll")
+            .clone()
+    }
+
     fn replies(&self, agent: usize) -> &[Message] {
         let id = self.agents[agent].conn.expect("connected");
         self.to_agent.get(&id).map_or(&[], Vec::as_slice)
@@ -989,13 +999,7 @@ fn health_above_100_is_clamped() {
     net.cut = true;
     net.advance(Duration::from_millis(2100));
     net.cut = false;
-    let poll = net
-        .replies(a)
-        .iter()
-        .rev()
-        .find(|m| m.opcode == Opcode::Keepalive)
-        .expect("a poll")
-        .clone();
+    let poll = net.last_poll(a);
     let mut u = poll.units()[0];
     u.0[3] = 250;
     let mut b = Vec::new();
@@ -1090,13 +1094,7 @@ fn queries_the_agent_refuses_are_not_asked_again() {
     net.cut = true;
     net.advance(Duration::from_millis(2100));
     net.cut = false;
-    let poll = net
-        .replies(a)
-        .iter()
-        .rev()
-        .find(|m| m.opcode == Opcode::Keepalive)
-        .expect("a poll")
-        .clone();
+    let poll = net.last_poll(a);
     assert_eq!(poll.units().len(), 1);
     let mut refusal = Vec::new();
     Message::new(Opcode::KeepaliveAck, poll.request_id, poll.units().to_vec())
@@ -1106,13 +1104,7 @@ fn queries_the_agent_refuses_are_not_asked_again() {
     // The next polls carry no query for it (and the real stays at weight 0).
     net.cut = true;
     net.advance(Duration::from_secs(2));
-    let next = net
-        .replies(a)
-        .iter()
-        .rev()
-        .find(|m| m.opcode == Opcode::Keepalive)
-        .expect("a poll")
-        .clone();
+    let next = net.last_poll(a);
     assert_ne!(next.request_id, poll.request_id);
     assert!(next.units().is_empty(), "{next:?}");
     assert_eq!(net.weight(&real("127.0.0.33", http_vs(), 80)), Some(0));

@@ -24,7 +24,6 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use lvs_core::config::feedbackd::AgentConfig;
-use lvs_core::model::Forwarding;
 
 use super::{error_reply, send, version_mismatch_reply, Auth, RequestIds};
 use crate::codec::{
@@ -77,7 +76,8 @@ impl AgentSettings {
             .services
             .iter()
             .map(|s| ServiceUnit {
-                forwarding: necp_forwarding(&s.forwarding),
+                // A `[service]` names NAT, DR or TUN only, never local delivery.
+                forwarding: NecpForwarding::try_from(s.forwarding).unwrap_or(NecpForwarding::L3),
                 protocol: s.protocol.ip_proto(),
                 port: s.port,
             })
@@ -89,12 +89,6 @@ impl AgentSettings {
             ..AgentSettings::new(services)
         }
     }
-}
-
-/// The NECP forwarding type of an LVS forwarding method: DR is L2, TUN is GRE, NAT is L3.
-/// (A `[service]` cannot name local delivery; it would be sent as L3.)
-pub fn necp_forwarding(f: &Forwarding) -> NecpForwarding {
-    NecpForwarding::try_from(*f).unwrap_or(NecpForwarding::L3)
 }
 
 /// What the driver must do for the agent.
@@ -233,7 +227,7 @@ impl Agent {
     pub fn new(settings: AgentSettings, now: Instant) -> Self {
         let n = settings.services.len();
         let decoder = FrameDecoder::new(settings.max_payload);
-        Agent {
+        let mut agent = Agent {
             settings,
             state: State::Waiting { until: now },
             health: vec![0; n],
@@ -248,13 +242,9 @@ impl Agent {
             tx: Vec::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
-        }
-        .poll_waiting(now)
-    }
-
-    fn poll_waiting(mut self, now: Instant) -> Self {
-        self.handle_timeout(now);
-        self
+        };
+        agent.handle_timeout(now); // due at once: asks to connect
+        agent
     }
 
     /// The settings.
@@ -370,7 +360,9 @@ impl Agent {
                         opcode: header.opcode,
                         reason: f.describe(),
                     });
-                    self.reply(error_reply(&frame_message_or_empty(&frame), f.flag()));
+                    if let Ok(msg) = frame.message() {
+                        self.reply(error_reply(&msg, f.flag()));
+                    }
                     continue;
                 }
             }
@@ -714,12 +706,4 @@ pub fn backoff(failures: u32, min: Duration, max: Duration) -> Duration {
     }
     let factor = 1u32.checked_shl(failures - 1).unwrap_or(u32::MAX);
     min.checked_mul(factor).unwrap_or(max).min(max)
-}
-
-/// The message of a frame whose credential failed, to echo its units in the refusal; an
-/// empty NOOP when it does not decode.
-fn frame_message_or_empty(frame: &crate::codec::Frame) -> Message {
-    frame
-        .message()
-        .unwrap_or_else(|_| Message::new(Opcode::Noop, 0, Vec::new()))
 }

@@ -523,7 +523,7 @@ impl Master {
         match (&self.key, init.wants_auth()) {
             (Some(key), true) if frame.verify(key) => {
                 let ours = self.initial_seq(conn);
-                auth = Some((Auth::new(key.clone(), init.initial_seq, ours), ours));
+                auth = Some(Auth::new(key.clone(), init.initial_seq, ours));
             }
             (None, false) => {}
             (key, wants) => {
@@ -561,12 +561,12 @@ impl Master {
             return;
         };
         let ack_unit = InitAckUnit {
-            initial_seq: auth.as_ref().map_or(0, |(_, ours)| *ours),
+            initial_seq: auth.as_ref().map_or(0, Auth::expected),
         };
         let ack = Message::new(Opcode::InitAck, msg.request_id, vec![ack_unit.into()]);
         let authenticated = auth.is_some();
         match auth {
-            Some((mut a, _)) => {
+            Some(mut a) => {
                 a.send(ack, &mut c.tx);
                 c.auth = Some(Box::new(a));
             }

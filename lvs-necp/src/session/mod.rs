@@ -82,6 +82,11 @@ impl Auth {
         Ok(())
     }
 
+    /// The sequence number the peer's next message must carry (what an INIT_ACK announces).
+    pub(crate) fn expected(&self) -> u64 {
+        self.recv_next
+    }
+
     /// Signs `msg` with the next sequence number and appends it to `out`.
     pub(crate) fn send(&mut self, msg: Message, out: &mut Vec<u8>) {
         let msg = msg.with_seq(self.send_next);

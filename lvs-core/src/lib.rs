@@ -11,6 +11,8 @@
 //!   the surealived XML service file, `surealived.cfg` and the feedbackd master and agent files;
 //! * [`formats`]: the surealived/ipvssync text files (`ipvsfull.cfg`, diff files, `offline.dump`,
 //!   `override.dump`, `stats.dump`, `notify.dump`), read and written byte-compatibly;
+//! * [`control`]: the surealived control port's requests, views and the handler a daemon
+//!   implements;
 //! * [`error`]: the located parse errors every loader returns.
 //!
 //! This crate opens no socket, reads no clock (time is an argument) and spawns nothing; the only
@@ -20,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod control;
 pub mod error;
 pub mod formats;
 pub mod fsutil;

@@ -101,6 +101,10 @@ struct Args {
     /// Skip the raw loop.
     #[arg(long)]
     no_raw: bool,
+    /// Pin the checker to CPU 0 and the backends to CPU 1 (both phases alike), so that the
+    /// scheduler does not move them between CPUs or run them on the same one; needs 2 CPUs.
+    #[arg(long)]
+    pin: bool,
     /// Internal: run the backends (this process is then the child).
     #[arg(long, hide = true)]
     backend_child: bool,
@@ -123,6 +127,9 @@ fn real_addr(i: u32) -> Ipv4Addr {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     raise_nofile();
+    if args.pin {
+        pin_to_cpu(usize::from(args.backend_child))?;
+    }
     if args.backend_child {
         return backends(&args);
     }
@@ -133,9 +140,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     result
 }
 
+/// Pins this process (its threads created from now on, and the calling thread) to `cpu`.
+fn pin_to_cpu(cpu: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let mut set = nix::sched::CpuSet::new();
+    set.set(cpu).map_err(|e| format!("--pin: CPU {cpu}: {e}"))?;
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .map_err(|e| format!("--pin: CPU {cpu}: {e} (--pin needs 2 CPUs)"))?;
+    Ok(())
+}
+
 /// Starts the backends in a child process and waits until they listen.
 fn spawn_backends(args: &Args) -> Result<Child, Box<dyn std::error::Error>> {
     let mut child = Command::new(std::env::current_exe()?)
+        .args(args.pin.then_some("--pin"))
         .args([
             "--backend-child",
             "--reals",
@@ -386,6 +403,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         ));
     }
     line.push_str(&format!(" | rounds={}", args.rounds));
+    if args.pin {
+        line.push_str(" pinned");
+    }
     if !ratios.is_empty() {
         let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
         let max = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod control;
 pub mod feedbackd;
 pub mod ipvssync;
 mod signals;

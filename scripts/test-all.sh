@@ -95,6 +95,7 @@ seed_files() {
     ipvsfull) ls lvs-core/tests/fixtures/*ipvsfull* 2>/dev/null ;;
     diff_file) ls lvs-core/tests/fixtures/*diff* 2>/dev/null ;;
     dumps) ls lvs-core/tests/fixtures/*.dump 2>/dev/null ;;
+    control_request) ls lvs-core/tests/fixtures/control/*.req 2>/dev/null ;;
   esac
 }
 if [ "$FUZZ_SECONDS" -gt 0 ]; then

@@ -10,6 +10,7 @@
 pub mod control;
 pub mod feedbackd;
 pub mod ipvssync;
+pub mod lvsctl;
 mod signals;
 pub mod surealived;
 

@@ -955,3 +955,34 @@ proptest! {
         prop_assert_eq!(parse(&format!("rlist {s}")).map(|p| p.request), Ok(Request::Rlist(s)));
     }
 }
+
+#[test]
+fn the_fuzz_seeds_parse_as_expected() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/control");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read seed");
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let result = parse_bytes(&bytes);
+        match name {
+            "rset-nothing.req" => assert_eq!(result, Err(ControlError::NothingToSet)),
+            "bad.req" => assert_eq!(result, Err(ControlError::NoVproto)),
+            _ => {
+                let p = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(
+                    p.format == Format::Json,
+                    name.contains("json")
+                        || name.starts_with("connstats")
+                        || name.contains("fwmark"),
+                    "{name}"
+                );
+            }
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 10);
+}

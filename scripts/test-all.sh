@@ -69,6 +69,7 @@ fi
 log "library examples"
 cargo run -q --locked -p lvs-core --example wanted_table -- examples/surealived/demo.xml
 cargo run -q --locked -p lvs-core --example custom_tester
+cargo run -q --locked -p lvs-core --example control_port
 cargo run -q --locked -p lvs-probe --example custom_prober
 cargo run -q --locked -p lvs-probe --example engine
 cargo run -q --locked -p lvs-necp --example custom_monitor

@@ -4,6 +4,9 @@
 //! this crate. Every daemon offers its configuration check (`-t`). `feedbackd-master` and
 //! `feedbackd-agent` run; the surealived and ipvssync daemon modes come with a later release,
 //! and until then those binaries say so plainly and exit 2.
+//!
+//! [`control`] is surealived's control-port server (the protocol is `lvs_core::control`), and
+//! [`lvsctl`] the client binary's code.
 
 #![forbid(unsafe_code)]
 

@@ -347,3 +347,42 @@ fn shutdown_closes_connections_and_returns() {
     assert_eq!(c.rest_until_closed().as_deref(), Some(""));
     assert!(TcpStream::connect(srv.addr).is_err(), "still listening");
 }
+
+/// A handler whose every call panics (a bug in the daemon).
+struct Panicky;
+
+impl lvs_core::control::ControlHandler for Panicky {
+    fn listing(&self) -> Vec<lvs_core::control::VirtualListing> {
+        panic!("listing exploded");
+    }
+    fn rset(
+        &self,
+        _: &lvs_core::model::ServiceKey,
+        _: &DestKey,
+        _: Option<AdminState>,
+        _: Option<WeightOverride>,
+    ) -> Result<lvs_core::control::RsetReply, String> {
+        panic!("rset exploded");
+    }
+    fn stats(&self) -> lvs_core::control::StatsView {
+        panic!("stats exploded");
+    }
+    fn connstats(&self) -> Option<Vec<lvs_core::control::VirtualConnStats>> {
+        panic!("connstats exploded");
+    }
+}
+
+#[test]
+fn a_panicking_handler_gives_an_internal_error_and_the_server_lives_on() {
+    let srv = Server::start(Arc::new(Panicky), ControlLimits::default());
+    let mut c = Client::connect(srv.addr);
+    let internal = "ERROR internal error: the request failed, see the daemon's log\n_SD_CMD_END_\n";
+    assert_eq!(c.ask("vlist"), internal);
+    assert_eq!(c.ask("stats"), internal);
+    // Requests that need no handler call are still answered.
+    assert_eq!(
+        c.ask("nope"),
+        "ERROR Invalid request! [nope]\n_SD_CMD_END_\n"
+    );
+    assert_eq!(Client::connect(srv.addr).ask("connstats"), internal);
+}

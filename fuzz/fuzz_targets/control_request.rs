@@ -1,10 +1,11 @@
 //! The control port's request parser: any bytes give a request or an error, never a panic; a
 //! parsed request renders to a line that parses to the same request; an error reply is one
-//! `ERROR` line then the terminator.
+//! `ERROR` line then the terminator. The same bytes as a `/proc/self/status` text: the `Vm*`
+//! lines read, written back in the status form, read again, give the same lines.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lvs_core::control::{parse, parse_bytes, render_error};
+use lvs_core::control::{parse, parse_bytes, parse_vm_lines, render_error};
 
 fuzz_target!(|data: &[u8]| {
     match parse_bytes(data) {
@@ -20,4 +21,11 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(lines.next(), None, "{reply:?}");
         }
     }
+    let status = String::from_utf8_lossy(data);
+    let vm = parse_vm_lines(&status);
+    let written: String = vm
+        .iter()
+        .map(|m| format!("Vm{}:\t{} {}\n", m.name, m.value, m.unit))
+        .collect();
+    assert_eq!(parse_vm_lines(&written), vm, "{written:?}");
 });

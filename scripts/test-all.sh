@@ -69,6 +69,7 @@ fi
 log "library examples"
 cargo run -q --locked -p lvs-core --example wanted_table -- examples/surealived/demo.xml
 cargo run -q --locked -p lvs-core --example custom_tester
+cargo run -q --locked -p lvs-core --example control_port
 cargo run -q --locked -p lvs-probe --example custom_prober
 cargo run -q --locked -p lvs-probe --example engine
 cargo run -q --locked -p lvs-necp --example custom_monitor
@@ -95,6 +96,7 @@ seed_files() {
     ipvsfull) ls lvs-core/tests/fixtures/*ipvsfull* 2>/dev/null ;;
     diff_file) ls lvs-core/tests/fixtures/*diff* 2>/dev/null ;;
     dumps) ls lvs-core/tests/fixtures/*.dump 2>/dev/null ;;
+    control_request) ls lvs-core/tests/fixtures/control/*.req 2>/dev/null ;;
   esac
 }
 if [ "$FUZZ_SECONDS" -gt 0 ]; then

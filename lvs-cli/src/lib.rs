@@ -4,11 +4,16 @@
 //! this crate. Every daemon offers its configuration check (`-t`). `feedbackd-master` and
 //! `feedbackd-agent` run; the surealived and ipvssync daemon modes come with a later release,
 //! and until then those binaries say so plainly and exit 2.
+//!
+//! [`control`] is surealived's control-port server (the protocol is `lvs_core::control`), and
+//! [`lvsctl`] the client binary's code.
 
 #![forbid(unsafe_code)]
 
+pub mod control;
 pub mod feedbackd;
 pub mod ipvssync;
+pub mod lvsctl;
 mod signals;
 pub mod surealived;
 

@@ -15,14 +15,15 @@ use super::kernel::Kernel;
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// How often the files are looked at with inotify, in case an event was missed.
 pub const SAFETY_POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// The period of the diff cleanup (the original's `DIFFS_CLEANUP_SEC`).
+/// The default period of the diff cleanup (the original's `DIFFS_CLEANUP_SEC`).
 pub const CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The daemon's settings besides the files.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Delete obsolete diff files every [`CLEANUP_INTERVAL`] (not with `-k`).
-    pub cleanup: bool,
+    /// Period of the deletion of obsolete diff files ([`CLEANUP_INTERVAL`]); `None` = never
+    /// (`-k`).
+    pub cleanup: Option<Duration>,
     /// Drift repair period; `None` = off.
     pub repair_interval: Option<Duration>,
     /// Use inotify (polling every [`POLL_INTERVAL`] when false or unavailable).
@@ -119,7 +120,8 @@ pub async fn run(mut syncer: Syncer, kernel: &mut dyn Kernel, opts: Options) -> 
     let now = Instant::now();
     let mut poll_tick = interval_at(now + period, period);
     poll_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut cleanup_tick = interval_at(now + CLEANUP_INTERVAL, CLEANUP_INTERVAL);
+    let cleanup_period = opts.cleanup.unwrap_or(CLEANUP_INTERVAL);
+    let mut cleanup_tick = interval_at(now + cleanup_period, cleanup_period);
     cleanup_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let repair_period = opts.repair_interval.unwrap_or(Duration::from_secs(3600));
     let mut repair_tick = interval_at(now + repair_period, repair_period);
@@ -136,10 +138,9 @@ pub async fn run(mut syncer: Syncer, kernel: &mut dyn Kernel, opts: Options) -> 
             Some(d) => format!("every {} s", d.as_secs()),
             None => "off".into(),
         },
-        if opts.cleanup {
-            "every 60 s"
-        } else {
-            "off (-k)"
+        match opts.cleanup {
+            Some(d) => format!("every {} s", d.as_secs()),
+            None => "off (-k)".into(),
         }
     );
     loop {
@@ -162,7 +163,7 @@ pub async fn run(mut syncer: Syncer, kernel: &mut dyn Kernel, opts: Options) -> 
             }
             _ = poll_tick.tick() => Why::Poll,
             _ = repair_tick.tick(), if opts.repair_interval.is_some() => Why::Repair,
-            _ = cleanup_tick.tick(), if opts.cleanup => Why::Cleanup,
+            _ = cleanup_tick.tick(), if opts.cleanup.is_some() => Why::Cleanup,
         };
         let result = match why {
             Why::Poll => syncer.poll(kernel).map(drop),

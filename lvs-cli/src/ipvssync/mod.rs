@@ -65,6 +65,14 @@ pub struct Args {
     /// each repair at WARN; 0 = off (extension).
     #[arg(long = "repair-interval", value_name = "SECS", default_value_t = 30)]
     pub repair_interval: u64,
+    /// The period of the diff cleanup in seconds (the original: 60) (extension).
+    #[arg(
+        long = "cleanup-interval",
+        value_name = "SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub cleanup_interval: u64,
     /// Keep the table in memory instead of IPVS, logging each operation: a trial run without
     /// root or IPVS (extension).
     #[arg(long = "memory")]
@@ -143,7 +151,7 @@ fn run_daemon(args: &Args) -> ExitCode {
         }
     };
     let opts = daemon::Options {
-        cleanup: !args.keep_diffs,
+        cleanup: (!args.keep_diffs).then(|| Duration::from_secs(args.cleanup_interval)),
         repair_interval: (args.repair_interval > 0)
             .then(|| Duration::from_secs(args.repair_interval)),
         inotify: !args.no_inotify,

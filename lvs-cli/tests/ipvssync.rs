@@ -16,7 +16,10 @@ fn follows_appended_lines(args: &[&str]) -> Duration {
     let st = State::new("");
     st.full(100, WEB);
     let mut s = Sync::start(&st, &[&["--memory"], args].concat());
-    s.expect(&["memory: add destination 10.1.0.1:80", "weight 10"], BOUND);
+    s.expect(
+        &["synchronised: add destination 10.1.0.1:80", "weight 10"],
+        BOUND,
+    );
     s.expect(&["following", "diff_sync.100"], BOUND);
     let mut worst = Duration::ZERO;
     for w in 1..=5 {
@@ -92,7 +95,10 @@ fn reload_flag_and_sighup_give_a_full_sync() {
     std::fs::write(st.reload_flag(), "").expect("flag");
     s.expect(&["reload flag found"], BOUND);
     s.expect(
-        &["memory: add destination 10.2.0.1:25", "tcp 10.0.0.2:25"],
+        &[
+            "synchronised: add destination 10.2.0.1:25",
+            "tcp 10.0.0.2:25",
+        ],
         BOUND,
     );
     s.expect(&["full synchronisation: 2 services, 2 reals"], BOUND);
@@ -143,7 +149,7 @@ fn with_d_and_use_log_the_log_goes_to_ipvssync_log() {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         if text.contains("following") {
             assert!(
-                text.contains("memory: add service tcp 10.0.0.1:80"),
+                text.contains("synchronised: add service tcp 10.0.0.1:80"),
                 "{text}"
             );
             break;
@@ -188,4 +194,24 @@ fn start_up_failures_name_the_file_and_exit_1() {
         err.contains("ipvsfull.cfg:4") && err.contains("rl_thresh"),
         "{err}"
     );
+}
+
+#[test]
+fn the_trial_example_checks() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let run = |args: &[&str]| {
+        std::process::Command::new(sync_common::IPVSSYNC)
+            .current_dir(&root)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run")
+    };
+    let out = run(&["-t", "-c", "examples/ipvssync/surealived.cfg"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK: 2 virtual services, 3 reals"));
 }

@@ -70,7 +70,7 @@ fn outcome(r: lvs_ipvs::OpResult) -> OpOutcome {
 }
 
 /// A kernel table in memory: it refuses what the kernel would (adding what exists, changing
-/// what does not; [`Table::apply`]). With `log`, each operation is logged at INFO as
+/// what does not; [`Table::apply`]). With `log`, each operation is logged at DEBUG as
 /// `memory: <operation>`.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryKernel {
@@ -110,8 +110,8 @@ impl Kernel for MemoryKernel {
                 let result = self.table.apply(op).map_err(|e| KernelError(e.to_string()));
                 if self.log {
                     match &result {
-                        Ok(()) => tracing::info!("memory: {op}"),
-                        Err(e) => tracing::info!("memory: {op}: refused: {e}"),
+                        Ok(()) => tracing::debug!("memory: {op}"),
+                        Err(e) => tracing::debug!("memory: {op}: refused: {e}"),
                     }
                 }
                 OpOutcome {

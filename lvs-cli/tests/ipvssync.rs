@@ -4,6 +4,15 @@
 
 mod sync_common;
 
+/// Prints a measured figure on stderr directly, past the test harness's capture, so the figures
+/// show in every run (the kernel tests' console included).
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use std::time::{Duration, Instant};
 
 use sync_common::{diff_line, run_once, State, Sync};
@@ -47,13 +56,13 @@ fn follows_appended_lines(args: &[&str]) -> Duration {
 #[test]
 fn appended_lines_are_applied_with_inotify() {
     let worst = follows_appended_lines(&[]);
-    println!("ipvssync --memory, inotify: worst latency append -> applied over 5 lines: {worst:?}");
+    report!("ipvssync --memory, inotify: worst latency append -> applied over 5 lines: {worst:?}");
 }
 
 #[test]
 fn appended_lines_are_applied_with_the_polling_fallback() {
     let worst = follows_appended_lines(&["--no-inotify"]);
-    println!("ipvssync --memory, polling: worst latency append -> applied over 5 lines: {worst:?}");
+    report!("ipvssync --memory, polling: worst latency append -> applied over 5 lines: {worst:?}");
 }
 
 #[test]

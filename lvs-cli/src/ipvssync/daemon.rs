@@ -171,10 +171,12 @@ pub async fn run(mut syncer: Syncer, kernel: &mut dyn Kernel, opts: Options) -> 
                 tracing::info!("SIGHUP: full synchronisation");
                 syncer.full_sync(kernel).map(drop)
             }
-            Why::Repair => syncer
-                .poll(kernel)
-                .and_then(|_| syncer.repair(kernel))
-                .map(drop),
+            Why::Repair => {
+                // Catch up with the files first; repair even when they cannot be read (the
+                // wanted table is known).
+                let polled = syncer.poll(kernel).map(drop);
+                syncer.repair(kernel).map(drop).and(polled)
+            }
             Why::Cleanup => {
                 syncer.cleanup();
                 Ok(())

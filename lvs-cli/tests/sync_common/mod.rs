@@ -139,6 +139,14 @@ impl Sync {
         }
     }
 
+    /// Whether a line read so far (by [`Sync::expect`] or [`Sync::drain`]) contains every one
+    /// of `parts`.
+    pub(crate) fn saw(&self, parts: &[&str]) -> bool {
+        self.seen
+            .iter()
+            .any(|l| parts.iter().all(|p| l.contains(p)))
+    }
+
     /// Every line received so far or within `wait`.
     pub(crate) fn drain(&mut self, wait: Duration) -> Vec<String> {
         let end = Instant::now() + wait;

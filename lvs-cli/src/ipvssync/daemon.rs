@@ -126,9 +126,14 @@ pub async fn run(mut syncer: Syncer, kernel: &mut dyn Kernel, opts: Options) -> 
     let repair_period = opts.repair_interval.unwrap_or(Duration::from_secs(3600));
     let mut repair_tick = interval_at(now + repair_period, repair_period);
     repair_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("SIGHUP handler: {e}"))?;
-    let terminated = crate::signals::terminated();
-    tokio::pin!(terminated);
+    // The handlers are installed before "following" is logged: from then on SIGTERM, SIGINT and
+    // SIGHUP are ours (a signal before that stops the process the default way).
+    let handler = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| format!("cannot handle {name}: {e}"))
+    };
+    let mut hup = handler(SignalKind::hangup(), "SIGHUP")?;
+    let mut term = handler(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = handler(SignalKind::interrupt(), "SIGINT")?;
     let mut last_error: Option<String> = None;
     tracing::info!(
         "following {} (inotify: {}, drift repair: {}, cleanup: {})",
@@ -151,7 +156,14 @@ pub async fn run(mut syncer: Syncer, kernel: &mut dyn Kernel, opts: Options) -> 
             Cleanup,
         }
         let why = tokio::select! {
-            _ = &mut terminated => break,
+            _ = term.recv() => {
+                tracing::info!("SIGTERM: stopping");
+                break;
+            }
+            _ = int.recv() => {
+                tracing::info!("SIGINT: stopping");
+                break;
+            }
             _ = hup.recv() => Why::Hup,
             r = async { watcher.as_mut().expect("guarded").changed().await }, if watcher.is_some() => {
                 if let Err(e) = r {

@@ -552,3 +552,30 @@ fn render(t: &Table) -> String {
     }
     s
 }
+
+#[test]
+fn the_log_goes_to_the_file_only_with_d_and_use_log() {
+    use lvs_cli::ipvssync::log::{filter, log_file};
+    use lvs_core::config::surealived_cfg::{parse_main_cfg, LogLevel};
+    let on = parse_main_cfg("use_log true\nipvssync_log /var/log/x.log\n", "cfg").expect("cfg");
+    let off = parse_main_cfg("ipvssync_log /var/log/x.log\n", "cfg").expect("cfg");
+    let stderr = parse_main_cfg("use_log true\nipvssync_log stderr\n", "cfg").expect("cfg");
+    assert_eq!(log_file(&on, true), Some(Path::new("/var/log/x.log")));
+    assert_eq!(log_file(&on, false), None);
+    assert_eq!(log_file(&off, true), None);
+    assert_eq!(log_file(&stderr, true), None);
+    // The original's default level is debug; its five names map onto tracing's five levels.
+    assert_eq!(off.ipvssync_logging, LogLevel::Debug);
+    let names: Vec<_> = [
+        LogLevel::Error,
+        LogLevel::Warn,
+        LogLevel::Info,
+        LogLevel::Debug,
+        LogLevel::Dbdet,
+    ]
+    .into_iter()
+    .map(filter)
+    .collect();
+    assert_eq!(names, ["error", "warn", "info", "debug", "trace"]);
+    assert_eq!(filter(LogLevel::Info.raised(2)), "trace");
+}

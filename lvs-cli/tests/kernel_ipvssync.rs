@@ -149,11 +149,14 @@ fn full_sync_at_start_then_diff_lines_reach_the_kernel_at_once() {
         BOUND,
     ));
     latencies.sort();
+    let median = latencies[latencies.len() / 2];
     report!(
         "diff line appended -> in the kernel (inotify, 11 lines): median {:?}, worst {:?}",
-        latencies[latencies.len() / 2],
+        median,
         latencies[latencies.len() - 1]
     );
+    // The requirement: a line is in the kernel within 100 ms (about 5 ms measured under TCG).
+    assert!(median < Duration::from_millis(100), "{latencies:?}");
     // SIGTERM leaves the kernel as it is.
     stop(s);
     let after = ipvsadm(&["-S", "-n"]);

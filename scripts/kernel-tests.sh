@@ -73,7 +73,7 @@ apt_update_once() {
   fi
 }
 missing=()
-for pkg in qemu-system-x86 busybox-static kmod cpio ipvsadm jq file; do
+for pkg in qemu-system-x86 busybox-static kmod cpio ipvsadm jq file binutils; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -199,9 +199,12 @@ ldd "$IPVSADM" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }' | 
   cp -L "$lib" "$FS$lib"
 done
 
+# Without their debug info (symbols stay, so backtraces name functions): the debug builds of the
+# daemons and their test binaries are ~60 MB each, and an initramfs of several hundred MB does not
+# unpack in the guest's memory.
 for exe in "${COPY[@]}"; do
   mkdir -p "$FS$(dirname "$exe")"
-  cp "$exe" "$FS$exe"
+  strip --strip-debug -o "$FS$exe" "$exe"
 done
 echo "$MODE" >"$FS/kernel-tests/mode"
 printf '%s\n' "${RUN[@]}" >"$FS/kernel-tests/commands"

@@ -1,9 +1,9 @@
 //! The daemons of the LVS toolkit, as thin shells over the library crates.
 //!
 //! Each binary in `src/bin/` parses its flags with clap, sets up logging and calls one function of
-//! this crate. Every daemon offers its configuration check (`-t`). `feedbackd-master` and
-//! `feedbackd-agent` run; the surealived and ipvssync daemon modes come with a later release,
-//! and until then those binaries say so plainly and exit 2.
+//! this crate. Every daemon offers its configuration check (`-t`). `feedbackd-master`,
+//! `feedbackd-agent` and `ipvssync` run; the surealived daemon mode comes with a later release,
+//! and until then that binary says so plainly and exits 2.
 //!
 //! [`control`] is surealived's control-port server (the protocol is `lvs_core::control`), and
 //! [`lvsctl`] the client binary's code.

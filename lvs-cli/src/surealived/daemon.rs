@@ -679,3 +679,117 @@ pub(super) async fn run(
     tracing::info!("stopped");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lvs_core::config::xml::{parse_service_xml, TesterRegistry};
+
+    const XML: &str = r#"<surealived>
+<virtual name="web" addr="10.0.0.1" port="80" proto="tcp" sched="wrr" rt="dr">
+  <tester proto="no-test" loopdelay="1"/>
+  <real name="a" addr="10.1.0.1" port="80" weight="10"/>
+  <real name="b" addr="10.1.0.2" port="80" weight="4"/>
+</virtual>
+</surealived>"#;
+
+    fn handler(dir: &std::path::Path, gather_stats: bool) -> Handler {
+        let mut cfg = MainConfig::default();
+        cfg.lock_sync_file = dir.join("ipvsfull.lock");
+        cfg.full_sync_file = dir.join("ipvsfull.cfg");
+        cfg.full_reload_file = dir.join("ipvsfull.reload");
+        cfg.diff_sync_dir = dir.join("diffs");
+        cfg.offline_dump = dir.join("offline.dump");
+        cfg.override_dump = dir.join("override.dump");
+        cfg.notify_dump = dir.join("notify.dump");
+        cfg.stats_dump = dir.join("stats.dump");
+        cfg.gather_stats = gather_stats;
+        let services = parse_service_xml(XML, "t.xml", &TesterRegistry::builtin()).expect("xml");
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let engine = Engine::new(EngineConfig::from_main(&cfg), ProberRegistry::builtin(), tx);
+        engine.reconcile(&services).expect("reconcile");
+        let mut sync = SyncFiles::new(&cfg).expect("sync files");
+        let director = Director::new(&services);
+        sync.full_write(&director, 1_000, true).expect("full write");
+        Handler(Arc::new(Shared {
+            state: Mutex::new(State {
+                director,
+                sync: Some(sync),
+                last_table: Table::new(),
+            }),
+            engine,
+            opts: Options {
+                cfg,
+                xml: dir.join("t.xml"),
+                no_sync: false,
+                use_offline_dump: true,
+                ipvs: false,
+                print_table: false,
+                stop_after: None,
+            },
+            notifier: Notifier::new(),
+            ipvs: None,
+        }))
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn the_control_handler_lists_sets_and_counts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rt = rt();
+        let _guard = rt.enter();
+        let h = handler(dir.path(), true);
+        let l = h.listing();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].virtual_view.name, "web");
+        assert_eq!(l[0].reals.len(), 2);
+        let vkey = l[0].virtual_view.key;
+        let b = l[0].reals[1].key;
+
+        let reply = h
+            .rset(&vkey, &b, None, Some(WeightOverride::Percent(50)))
+            .expect("rset");
+        assert_eq!(
+            (reply.rstate, reply.weight, reply.in_percent),
+            (AdminState::Online, 50, true)
+        );
+        assert_eq!(h.listing()[0].reals[1].current_weight, 2);
+        let dump = std::fs::read_to_string(dir.path().join("override.dump")).expect("dump");
+        assert_eq!(
+            dump,
+            "10.0.0.1:80:0:0 - 10.1.0.2:80 - weight=50% rstate=ONLINE\n"
+        );
+        let diffs = std::fs::read_to_string(dir.path().join("diffs/diff_sync.1000")).expect("diff");
+        assert!(
+            diffs.contains("cmd=chgreal")
+                && diffs.contains("rname=b raddr=10.1.0.2 rport=80 rweight=2\n"),
+            "{diffs}"
+        );
+
+        let err = h.rset(&vkey, &b, None, None).expect_err("nothing to set");
+        assert!(err.contains("at least 'rstate' or 'rweight'"), "{err}");
+        h.rset(&vkey, &b, Some(AdminState::Down), None)
+            .expect("rset");
+        let s = h.stats();
+        assert_eq!(
+            (s.virtuals, s.reals, s.rstate_online, s.rstate_down),
+            (1, 2, 1, 1)
+        );
+        assert_eq!(s.override_size, 1);
+        assert_eq!(s.tester_pid, std::process::id());
+        assert_eq!(s.watchdog_pid, None);
+        let cs = h.connstats().expect("gather_stats on");
+        assert_eq!(cs.len(), 1);
+        assert_eq!(cs[0].reals.len(), 2);
+        assert_eq!(cs[0].listing.reals[1].rstate, AdminState::Down);
+
+        let dir2 = tempfile::tempdir().expect("tempdir");
+        assert!(handler(dir2.path(), false).connstats().is_none());
+    }
+}

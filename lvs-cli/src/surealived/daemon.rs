@@ -694,16 +694,18 @@ mod tests {
 </surealived>"#;
 
     fn handler(dir: &std::path::Path, gather_stats: bool) -> Handler {
-        let mut cfg = MainConfig::default();
-        cfg.lock_sync_file = dir.join("ipvsfull.lock");
-        cfg.full_sync_file = dir.join("ipvsfull.cfg");
-        cfg.full_reload_file = dir.join("ipvsfull.reload");
-        cfg.diff_sync_dir = dir.join("diffs");
-        cfg.offline_dump = dir.join("offline.dump");
-        cfg.override_dump = dir.join("override.dump");
-        cfg.notify_dump = dir.join("notify.dump");
-        cfg.stats_dump = dir.join("stats.dump");
-        cfg.gather_stats = gather_stats;
+        let cfg = MainConfig {
+            lock_sync_file: dir.join("ipvsfull.lock"),
+            full_sync_file: dir.join("ipvsfull.cfg"),
+            full_reload_file: dir.join("ipvsfull.reload"),
+            diff_sync_dir: dir.join("diffs"),
+            offline_dump: dir.join("offline.dump"),
+            override_dump: dir.join("override.dump"),
+            notify_dump: dir.join("notify.dump"),
+            stats_dump: dir.join("stats.dump"),
+            gather_stats,
+            ..MainConfig::default()
+        };
         let services = parse_service_xml(XML, "t.xml", &TesterRegistry::builtin()).expect("xml");
         let (tx, _rx) = mpsc::unbounded_channel();
         let engine = Engine::new(EngineConfig::from_main(&cfg), ProberRegistry::builtin(), tx);

@@ -1,9 +1,9 @@
 //! The daemons of the LVS toolkit, as thin shells over the library crates.
 //!
 //! Each binary in `src/bin/` parses its flags with clap, sets up logging and calls one function of
-//! this crate. Every daemon offers its configuration check (`-t`). `feedbackd-master` and
-//! `feedbackd-agent` run; the surealived and ipvssync daemon modes come with a later release,
-//! and until then those binaries say so plainly and exit 2.
+//! this crate. Every daemon offers its configuration check (`-t`). `surealived`,
+//! `feedbackd-master` and `feedbackd-agent` run; the ipvssync daemon mode comes with a later
+//! release, and until then that binary says so plainly and exits 2.
 
 #![forbid(unsafe_code)]
 

@@ -584,3 +584,30 @@ fn the_strict_checker_refuses_what_the_grammar_does_not_allow() {
         assert!(r.is_err(), "accepted:\n{bad}");
     }
 }
+
+#[test]
+fn a_reload_that_changes_a_virtual_writes_the_full_file_afresh() {
+    let a = Real::start(13);
+    let s = Setup::new();
+    let xml = virtual_xml("web", 80, "", &[a.xml("a", 10)]);
+    s.write_xml(&xml);
+    let mut d = s.start(&[]);
+    s.wait_for("ipvsfull.cfg", Duration::from_secs(10), |s| {
+        s.read("ipvsfull.cfg").contains("rname=a")
+    });
+    let first = check_full(&s.read("ipvsfull.cfg"));
+    std::fs::remove_file(s.path("ipvsfull.reload")).expect("rm flag");
+    s.write_xml(&xml.replace("sched=\"wrr\"", "sched=\"wlc\""));
+    d.signal("HUP");
+    s.wait_for("the new full file", Duration::from_secs(10), |s| {
+        s.read("ipvsfull.cfg").contains("vsched=wlc") && s.path("ipvsfull.reload").exists()
+    });
+    let second = check_full(&s.read("ipvsfull.cfg"));
+    assert_ne!(first, second, "a new diff file");
+    // The previous diff file ends with the hop to the new one.
+    let old = std::fs::read_to_string(&first).expect("old diff file");
+    assert!(old.ends_with(&format!("DIFF file={second}\n")), "{old}");
+    check_diff(&old);
+    assert!(Path::new(&second).exists());
+    assert_eq!(d.stop(), Some(0));
+}

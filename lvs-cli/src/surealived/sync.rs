@@ -135,3 +135,60 @@ impl SyncFiles {
         f.flush().map_err(|e| io_err("flush", path, e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lvs_core::config::xml::{parse_service_xml, TesterRegistry};
+
+    #[test]
+    fn full_writes_chain_their_diff_files_and_never_reuse_a_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let cfg = MainConfig {
+            lock_sync_file: d.join("lock"),
+            full_sync_file: d.join("ipvsfull.cfg"),
+            full_reload_file: d.join("reload"),
+            diff_sync_dir: d.join("diffs"),
+            ..MainConfig::default()
+        };
+        let services = parse_service_xml(
+            r#"<surealived><virtual name="v" addr="10.0.0.1" port="80" proto="tcp" sched="rr" rt="dr">
+<tester proto="no-test"/><real name="a" addr="10.1.0.1" port="80" weight="1"/></virtual></surealived>"#,
+            "t.xml",
+            &TesterRegistry::builtin(),
+        )
+        .expect("xml");
+        let director = Director::new(&services);
+        let mut s = SyncFiles::new(&cfg).expect("new");
+        let first = s.full_write(&director, 100, true).expect("first");
+        assert!(d.join("reload").exists());
+        assert!(d.join("lock").exists());
+        std::fs::remove_file(d.join("reload")).expect("rm");
+        // The same second again: the next second's name.
+        let second = s.full_write(&director, 100, false).expect("second");
+        assert_eq!(second, d.join("diffs/diff_sync.101"));
+        assert!(!d.join("reload").exists(), "a periodic write sets no flag");
+        assert_eq!(
+            std::fs::read_to_string(&first).expect("first diff"),
+            format!("DIFF file={}\n", second.display())
+        );
+        let full = std::fs::read_to_string(d.join("ipvsfull.cfg")).expect("full");
+        assert!(full.contains(&format!("DIFF file={}\n", second.display())));
+        // Records go to the current file.
+        let rec = director.full_config(Meta::from_unix(0, 0), String::new());
+        assert_eq!(rec.virtuals.len(), 1);
+        let mut d2 = Director::new(&services);
+        let (_, change) = d2
+            .rset(
+                &services.virtuals[0].key,
+                &services.virtuals[0].reals[0].key(),
+                Some(lvs_core::state::AdminState::Down),
+                None,
+            )
+            .expect("rset");
+        s.append(&change.diff).expect("append");
+        let text = std::fs::read_to_string(&second).expect("second diff");
+        assert!(text.starts_with("cmd=delreal vname=v "), "{text}");
+    }
+}

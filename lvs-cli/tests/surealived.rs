@@ -611,3 +611,79 @@ fn a_reload_that_changes_a_virtual_writes_the_full_file_afresh() {
     assert!(Path::new(&second).exists());
     assert_eq!(d.stop(), Some(0));
 }
+
+#[test]
+fn a_notify_dump_older_than_the_boot_is_ignored_and_removed() {
+    let a = Real::start(14);
+    let s = Setup::new();
+    let script = s.path("notify.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", s.path("calls").display()),
+    )
+    .expect("script");
+    Command::new("chmod")
+        .arg("755")
+        .arg(&script)
+        .status()
+        .expect("chmod");
+    s.write_xml(&virtual_xml(
+        "web",
+        80,
+        &format!("notify_up=\"{}\"", script.display()),
+        &[a.xml("a", 10)],
+    ));
+    // A dump from before the boot that says UP: ignored, so UP is announced again.
+    std::fs::write(
+        s.path("notify.dump"),
+        "vnotify 10.0.0.1:80:0:0 - state=UP\n",
+    )
+    .expect("dump");
+    let ok = Command::new("touch")
+        .args(["-d", "@1000000000"])
+        .arg(s.path("notify.dump"))
+        .status()
+        .expect("touch")
+        .success();
+    assert!(ok);
+    let mut d = s.start(&[]);
+    s.wait_for("notify=UP", Duration::from_secs(10), |s| {
+        s.read("calls").contains("notify=UP vname=web")
+    });
+    assert!(s.log().contains("older than the boot"), "{}", s.log());
+    assert_eq!(d.stop(), Some(0));
+
+    // A fresh dump that says UP: no second announcement after a restart.
+    std::fs::remove_file(s.path("calls")).expect("rm");
+    let mut d = s.start(&[]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(s.log().contains("surealived running"));
+    assert_eq!(s.read("calls"), "", "UP announced again");
+    assert_eq!(d.stop(), Some(0));
+}
+
+#[test]
+fn the_log_file_and_level_are_honoured() {
+    let a = Real::start(15);
+    let s = Setup::new();
+    let cfg = s
+        .read("surealived.cfg")
+        .replace("log stderr\nlogging debug\n", "")
+        + &format!(
+            "log {}\nuse_log true\nlogging warn\n",
+            s.path("sd.log").display()
+        );
+    std::fs::write(s.path("surealived.cfg"), cfg).expect("cfg");
+    s.write_xml(&virtual_xml("web", 80, "", &[a.xml("a", 10)]));
+    // -d: to the file; warn raised by one -v: info, not debug.
+    let mut d = s.start(&["-d", "-v"]);
+    a.set_up(false);
+    s.wait_for("the state change in the log file", CHANGE_WITHIN, |s| {
+        s.read("sd.log").contains("online -> offline")
+    });
+    let log = s.read("sd.log");
+    assert!(log.contains("surealived running"), "{log}");
+    assert!(!log.contains("DEBUG"), "{log}");
+    assert!(!s.log().contains("surealived running"), "not on stderr");
+    assert_eq!(d.stop(), Some(0));
+}

@@ -421,3 +421,94 @@ fn fwmark_virtuals_use_the_unspecified_address() {
     assert!(lines(&c.diff).contains("vproto=fwmark vaddr=0.0.0.0 vport=0 vfwmark=7"));
     assert_eq!(d.offline_dump().write(), "0.0.0.0:0:2:7 - 10.1.0.1:80\n");
 }
+
+mod convergence {
+    //! What ipvssync holds (the full file, then every diff record applied as it applies them)
+    //! is always the director's own table, whatever happens in between.
+
+    use super::*;
+    use crate::formats::diffs::apply_to_table;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Verdict(usize, usize, bool),
+        Rset(usize, usize, Option<u8>, Option<(bool, u32)>),
+        Reload(usize),
+    }
+
+    fn variants() -> Vec<ServiceConfig> {
+        let changed = XML
+            .replace(
+                r#"<real name="c" addr="10.1.0.3" port="80" weight="20"/>"#,
+                r#"<real name="c" addr="10.1.0.3" port="80" weight="30" rt="tun"/>
+  <real name="e" addr="10.1.0.5" port="80" weight="7"/>"#,
+            )
+            .replace(r#"weight="5" uthresh="100""#, r#"weight="5" uthresh="90""#);
+        let new_virtual = XML.replace("sched=\"rr\"", "sched=\"wlc\"");
+        vec![services(XML), services(&changed), services(&new_virtual)]
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0..2usize, 0..4usize, any::<bool>()).prop_map(|(v, r, o)| Step::Verdict(v, r, o)),
+            (
+                0..2usize,
+                0..4usize,
+                proptest::option::of(0..3u8),
+                proptest::option::of((any::<bool>(), 0..150u32))
+            )
+                .prop_map(|(v, r, s, w)| Step::Rset(v, r, s, w)),
+            (0..3usize).prop_map(Step::Reload),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_files_converge_to_the_directors_table(steps in proptest::collection::vec(step(), 1..40)) {
+            let variants = variants();
+            let mut current = variants[0].clone();
+            let mut d = Director::new(&current);
+            let mut full = d.full_config(meta(), "x".into());
+            let mut held = full.to_table().expect("table");
+            for s in steps {
+                let pick = |v: usize, r: usize| {
+                    let v = &current.virtuals[v % current.virtuals.len()];
+                    (v.key, v.reals[r % v.reals.len()].key(), v.tester.retries2ok, v.tester.retries2fail)
+                };
+                let change = match s {
+                    Step::Verdict(v, r, online) => {
+                        let (vk, rk, rise, fall) = pick(v, r);
+                        d.set_verdict(&vk, &rk, hyst(online, rise, fall))
+                    }
+                    Step::Rset(v, r, st, w) => {
+                        let (vk, rk, _, _) = pick(v, r);
+                        let st = st.map(|n| [AdminState::Online, AdminState::Offline, AdminState::Down][usize::from(n)]);
+                        let w = w.map(|(p, n)| if p { WeightOverride::Percent(n) } else { WeightOverride::Absolute(n) });
+                        match d.rset(&vk, &rk, st, w) {
+                            Ok((_, c)) => c,
+                            Err(e) => {
+                                prop_assert_eq!(e, RsetError::NothingToSet);
+                                Change::default()
+                            }
+                        }
+                    }
+                    Step::Reload(i) => {
+                        current = variants[i].clone();
+                        let r = d.reload(&current);
+                        if r.full_write {
+                            full = d.full_config(meta(), "x".into());
+                            held = full.to_table().expect("table");
+                        }
+                        r.change
+                    }
+                };
+                for rec in &change.diff {
+                    // ipvssync logs a record it cannot apply and goes on.
+                    let _ = apply_to_table(rec, &mut held, |k| full.default_rt(k));
+                }
+                prop_assert_eq!(&held, &d.table());
+            }
+        }
+    }
+}

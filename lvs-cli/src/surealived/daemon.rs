@@ -457,6 +457,22 @@ fn mtime_unix(path: &std::path::Path) -> Option<i64> {
     i64::try_from(m.duration_since(UNIX_EPOCH).ok()?.as_secs()).ok()
 }
 
+/// The original set RLIMIT_NOFILE to `maxfd`; we raise the soft limit to `maxfd` plus room for
+/// the files and sockets besides tests (never above the hard limit, never lowering it).
+fn raise_nofile(maxfd: u64) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let want = maxfd.saturating_add(64).min(hard);
+    if want > soft {
+        match setrlimit(Resource::RLIMIT_NOFILE, want, hard) {
+            Ok(()) => tracing::debug!("RLIMIT_NOFILE raised from {soft} to {want}"),
+            Err(e) => tracing::warn!("cannot raise RLIMIT_NOFILE to {want}: {e}"),
+        }
+    }
+}
+
 /// Runs the daemon until `shutdown` completes (or `stop_after`). Errors are start-up errors.
 pub(super) async fn run(
     opts: Options,
@@ -465,6 +481,7 @@ pub(super) async fn run(
 ) -> Result<(), String> {
     let cfg = opts.cfg.clone();
     let registry = ProberRegistry::builtin();
+    raise_nofile(cfg.maxfd);
 
     // 2. Merge override.dump, offline.dump, stats.dump, notify.dump (§3.13).
     let mut director = Director::new(&services);

@@ -1,9 +1,8 @@
 //! The daemons of the LVS toolkit, as thin shells over the library crates.
 //!
 //! Each binary in `src/bin/` parses its flags with clap, sets up logging and calls one function of
-//! this crate. Every daemon offers its configuration check (`-t`). `feedbackd-master`,
-//! `feedbackd-agent` and `ipvssync` run; the surealived daemon mode comes with a later release,
-//! and until then that binary says so plainly and exits 2.
+//! this crate. Every daemon offers its configuration check (`-t`) and runs: `surealived`,
+//! `ipvssync`, `feedbackd-master` and `feedbackd-agent`.
 //!
 //! [`control`] is surealived's control-port server (the protocol is `lvs_core::control`), and
 //! [`lvsctl`] the client binary's code.
@@ -23,8 +22,6 @@ use std::process::ExitCode;
 pub const EXIT_OK: u8 = 0;
 /// Exit status of a failed check (the error was printed).
 pub const EXIT_INVALID: u8 = 1;
-/// Exit status when a mode that this release does not have was asked for.
-pub const EXIT_UNSUPPORTED: u8 = 2;
 
 /// Sets up logging to stderr through `tracing`: `verbose` 0 = warnings, 1 = info, 2 = debug,
 /// 3 and more = trace. `RUST_LOG` overrides it.
@@ -49,15 +46,6 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))
-}
-
-/// Prints the message that only `-t` is available, and returns [`EXIT_UNSUPPORTED`].
-pub fn only_check_available(program: &str) -> ExitCode {
-    eprintln!(
-        "{program}: only -t (check the configuration and exit) is available in this release; \
-         the {program} daemon comes with a later release"
-    );
-    ExitCode::from(EXIT_UNSUPPORTED)
 }
 
 /// Prints `program: error` and returns [`EXIT_INVALID`].

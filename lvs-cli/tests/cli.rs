@@ -266,14 +266,6 @@ fn missing_files_are_named() {
 }
 
 #[test]
-fn daemon_modes_say_only_check_is_available() {
-    let out = run("surealived", &["examples/surealived/demo.xml"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = text(&out.stderr);
-    assert!(err.contains("only -t"), "{err}");
-}
-
-#[test]
 fn help_and_version() {
     for bin in [
         "surealived",

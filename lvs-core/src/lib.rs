@@ -11,6 +11,7 @@
 //!   the surealived XML service file, `surealived.cfg` and the feedbackd master and agent files;
 //! * [`formats`]: the surealived/ipvssync text files (`ipvsfull.cfg`, diff files, `offline.dump`,
 //!   `override.dump`, `stats.dump`, `notify.dump`), read and written byte-compatibly;
+//! * [`director`]: the surealived daemon's pure core (reals' states, what each change writes and runs);
 //! * [`control`]: the surealived control port's requests, views and the handler a daemon
 //!   implements;
 //! * [`error`]: the located parse errors every loader returns.
@@ -23,6 +24,7 @@
 
 pub mod config;
 pub mod control;
+pub mod director;
 pub mod error;
 pub mod formats;
 pub mod fsutil;

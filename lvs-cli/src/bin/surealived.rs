@@ -6,6 +6,5 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = lvs_cli::surealived::Args::parse();
-    lvs_cli::init_logging(args.verbose);
     lvs_cli::surealived::run(&args)
 }

@@ -49,6 +49,7 @@ use std::time::Duration;
 
 use lvs_core::config::surealived_cfg::MainConfig;
 use lvs_core::config::xml::{ModuleAttrs, ServiceConfig};
+use lvs_core::formats::dumps::RealStatsRecord;
 use lvs_core::model::{DestKey, ServiceKey};
 use lvs_core::state::{Hysteresis, Transition};
 use rand::rngs::StdRng;
@@ -596,6 +597,21 @@ impl Engine {
     pub fn real(&self, id: &RealId) -> Option<RealSnapshot> {
         let inner = lock(&self.inner);
         inner.bindings.get(id).map(|(b, _)| real_snapshot(b))
+    }
+
+    /// Seeds a real's statistics from its `stats.dump` record (what a restart merges): the
+    /// test count, the lifetime sums, the problem counters and the sample average (shown
+    /// until the real's next test; the ring of samples itself is not in the file). Returns
+    /// whether the real exists.
+    pub fn seed_stats(&self, id: &RealId, record: &RealStatsRecord) -> bool {
+        let inner = lock(&self.inner);
+        match inner.bindings.get(id) {
+            Some((b, _)) => {
+                lock(&b.state).stats.seed(record);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The number of (virtual, real) pairs and of distinct tests.

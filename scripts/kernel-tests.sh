@@ -19,6 +19,7 @@
 #   KERNEL_TESTS_REFRESH   1 = download the kernel package again even if target/kernel has one
 #   KERNEL_PACKAGE         the kernel meta package (default linux-image-cloud-amd64)
 #   BENCH_ARGS             arguments of the benchmark binary (default: --services 10000 --dests 5)
+#   KERNEL_TESTS_ARGS      more arguments for every test binary, e.g. a test name filter
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -145,7 +146,7 @@ if [ "$MODE" = tests ]; then
       if [ "$n" -gt 0 ]; then
         echo "$(basename "$exe"): $n ignored tests"
         COPY+=("$exe")
-        RUN+=("$exe --ignored --test-threads=1")
+        RUN+=("$exe --ignored --test-threads=1${KERNEL_TESTS_ARGS:+ $KERNEL_TESTS_ARGS}")
       fi
     done <<<"$arts"
   done <"$ROOT/scripts/qemu/test-targets"

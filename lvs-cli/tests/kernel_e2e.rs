@@ -51,8 +51,11 @@ const VPORT: u16 = 80;
 const VPORT_ROF: u16 = 81;
 /// The path the client asks for through the VIP.
 const CLIENT_PATH: &str = "/via-vip";
-/// The path surealived's http tester asks for (the XML's `url`).
+/// The path surealived's http tester asks for (the XML's `url`) in the service on port 80...
 const HEALTH_PATH: &str = "/health";
+/// ... and in the `remove_on_fail` service on port 81, so that each virtual's tests are counted
+/// apart.
+const HEALTH_PATH_ROF: &str = "/health-rof";
 /// The reals' names and loopback addresses.
 const REALS: [(&str, Ipv4Addr); 3] = [
     ("a", Ipv4Addr::new(127, 0, 0, 11)),
@@ -593,12 +596,15 @@ fn surealived_cfg(dir: &Path, control_port: u16) -> String {
 /// `weight_b`.
 fn service_xml(reals: &[(&str, SocketAddr)], weight_b: u32) -> String {
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<surealived>\n");
-    for (vname, port, rof) in [("e2e-www", VPORT, 0), ("e2e-rof", VPORT_ROF, 1)] {
+    for (vname, port, rof, url) in [
+        ("e2e-www", VPORT, 0, HEALTH_PATH),
+        ("e2e-rof", VPORT_ROF, 1, HEALTH_PATH_ROF),
+    ] {
         xml += &format!(
             "<virtual name=\"{vname}\" addr=\"{VIP}\" port=\"{port}\" proto=\"tcp\" sched=\"wrr\" rt=\"masq\">\n  \
              <tester loopdelay=\"{LOOPDELAY}\" timeout=\"{TIMEOUT}\" retries2ok=\"{RETRIES2OK}\" \
              retries2fail=\"1\" remove_on_fail=\"{rof}\" proto=\"http\" testport=\"{}\" \
-             url=\"{HEALTH_PATH}\" host=\"e2e.test\"/>\n",
+             url=\"{url}\" host=\"e2e.test\"/>\n",
             reals[0].1.port()
         );
         for (name, addr) in reals {
@@ -870,7 +876,10 @@ fn surealived_and_ipvssync_end_to_end() {
     wait_until(
         "surealived writes ipvsfull.cfg",
         Duration::from_secs(10),
-        || files.path("ipvsfull.cfg").exists(),
+        || {
+            surealived.assert_running();
+            files.path("ipvsfull.cfg").exists()
+        },
         |e| *e,
     );
     let repair = REPAIR_INTERVAL.to_string();
@@ -885,6 +894,8 @@ fn surealived_and_ipvssync_end_to_end() {
         "the kernel holds both services with every real at its weight",
         Duration::from_secs(15),
         || {
+            surealived.assert_running();
+            ipvssync.assert_running();
             (
                 kernel_weights(&mut ipvs, VPORT),
                 kernel_weights(&mut ipvs, VPORT_ROF),
@@ -893,7 +904,7 @@ fn surealived_and_ipvssync_end_to_end() {
         |(w, r)| w.as_ref() == Some(&all_up) && r.as_ref() == Some(&all_up),
     );
     figures.push(format!(
-        "surealived start -> kernel table: {} ms (ipvssync started after ipvsfull.cfg, {} ms before that)",
+        "surealived start -> kernel table: {} ms (of which {} ms after ipvssync's start, once ipvsfull.cfg existed)",
         ms(t0.elapsed()),
         ms(startup)
     ));
@@ -972,8 +983,10 @@ fn surealived_and_ipvssync_end_to_end() {
         ms(back_bound)
     ));
     println!("{}", figures.last().expect("figure"));
+    // Exactly retries2ok consecutive successes bring it back (quirk 3: a test counts once); one
+    // more test may have started between the change and this look, not two.
     assert!(
-        tests_seen >= RETRIES2OK,
+        (RETRIES2OK..=RETRIES2OK + 1).contains(&tests_seen),
         "b came back after {tests_seen} successful tests, retries2ok is {RETRIES2OK}"
     );
     assert!(
@@ -1024,11 +1037,11 @@ fn surealived_and_ipvssync_end_to_end() {
     // --- restart surealived: full resync, offline and override state kept -------------------
     let watch = Watcher::start();
     let t_stop = Instant::now();
+    let code = surealived.terminate(Duration::from_secs(10));
+    println!("surealived exited with {code:?} on SIGTERM");
     let full_before = std::fs::metadata(files.path("ipvsfull.cfg"))
         .and_then(|m| m.modified())
         .expect("ipvsfull.cfg mtime");
-    let code = surealived.terminate(Duration::from_secs(10));
-    println!("surealived exited with {code:?} on SIGTERM");
     std::thread::sleep(Duration::from_millis(1100)); // a newer mtime, even on a 1 s clock
     let mut surealived = Proc::start(
         "surealived",
@@ -1079,7 +1092,7 @@ fn surealived_and_ipvssync_end_to_end() {
     // --- drift: the service deleted by hand comes back --------------------------------------
     ipvsadm(&["-D", "-t", &format!("{VIP}:{VPORT}")]);
     let t_del = Instant::now();
-    assert_eq!(kernel_weights(&mut ipvs, VPORT), None);
+    // (ipvssync may repair it before the first look: no assertion that it is gone.)
     let repaired = wait_until(
         "ipvssync restores the deleted service",
         Duration::from_secs(20),

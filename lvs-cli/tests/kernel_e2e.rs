@@ -721,28 +721,36 @@ fn tail(path: &Path) -> String {
 }
 
 /// One command on surealived's control port: the reply's lines up to `_SD_CMD_END_` (not
-/// included). Panics on an `ERROR ` reply.
-fn control(port: u16, command: &str) -> Vec<String> {
+/// included), or why there is none.
+fn try_control(port: u16, command: &str) -> Result<Vec<String>, String> {
     let mut s = TcpStream::connect(("127.0.0.1", port))
-        .unwrap_or_else(|e| panic!("control port 127.0.0.1:{port}: {e}"));
+        .map_err(|e| format!("control port 127.0.0.1:{port}: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+        .map_err(|e| e.to_string())?;
     s.write_all(format!("{command}\n").as_bytes())
-        .expect("send command");
+        .map_err(|e| format!("send {command:?}: {e}"))?;
     let mut lines = Vec::new();
     for line in BufReader::new(s).lines() {
-        let line =
-            line.unwrap_or_else(|e| panic!("control reply to {command:?}: {e} after {lines:?}"));
+        let line = line.map_err(|e| format!("reply to {command:?}: {e} after {lines:?}"))?;
         if line == "_SD_CMD_END_" {
-            assert!(
-                !lines.iter().any(|l: &String| l.starts_with("ERROR")),
-                "{command:?}: {lines:?}"
-            );
-            return lines;
+            return Ok(lines);
         }
         lines.push(line);
     }
-    panic!("control reply to {command:?} ended without _SD_CMD_END_: {lines:?}");
+    Err(format!(
+        "reply to {command:?} ended without _SD_CMD_END_: {lines:?}"
+    ))
+}
+
+/// One command on surealived's control port: the reply's lines up to `_SD_CMD_END_`. Panics
+/// without a reply, or on an `ERROR ` reply.
+fn control(port: u16, command: &str) -> Vec<String> {
+    let lines = try_control(port, command).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !lines.iter().any(|l| l.starts_with("ERROR")),
+        "{command:?}: {lines:?}"
+    );
+    lines
 }
 
 /// `rset` of real `r` in VIP:80 with `what` (`rstate=...` and/or `rweight=...`).
@@ -1047,7 +1055,7 @@ fn surealived_and_ipvssync_end_to_end() {
         "surealived",
         SUREALIVED,
         &["-c", &cfg, &xml],
-        files.path("surealived.stderr"),
+        files.path("surealived-2.stderr"),
     );
     let resync = wait_until(
         "surealived rewrites ipvsfull.cfg and ipvssync consumes the reload flag",
@@ -1062,10 +1070,17 @@ fn surealived_and_ipvssync_end_to_end() {
         |(newer, flag)| *newer && !*flag,
     );
     wait_until(
-        "the restarted surealived's control port",
+        "the restarted surealived's control port lists the VIP (vlist)",
         Duration::from_secs(10),
-        || TcpStream::connect(("127.0.0.1", cport)).is_ok(),
-        |ok| *ok,
+        || {
+            surealived.assert_running();
+            try_control(cport, "vlist")
+        },
+        |reply| {
+            reply
+                .as_ref()
+                .is_ok_and(|l| l.iter().any(|l| l.contains(&VIP.to_string())))
+        },
     );
     // Two more loops of tests with the state in force.
     std::thread::sleep(Duration::from_secs(2 * LOOPDELAY));

@@ -20,6 +20,7 @@
 #   KERNEL_PACKAGE         the kernel meta package (default linux-image-cloud-amd64)
 #   BENCH_ARGS             arguments of the benchmark binary (default: --services 10000 --dests 5)
 #   KERNEL_TESTS_ARGS      more arguments for every test binary, e.g. a test name filter
+#   KERNEL_TESTS_KEEP_DEBUG  1 = copy the binaries with their debug info (needs a larger KERNEL_TESTS_MEM)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -74,7 +75,7 @@ apt_update_once() {
   fi
 }
 missing=()
-for pkg in qemu-system-x86 busybox-static kmod cpio ipvsadm jq file; do
+for pkg in qemu-system-x86 busybox-static kmod cpio ipvsadm jq file binutils; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -203,6 +204,10 @@ done
 for exe in "${COPY[@]}"; do
   mkdir -p "$FS$(dirname "$exe")"
   cp "$exe" "$FS$exe"
+  # DWARF is most of a debug binary (a 67 MB daemon is 13 MB without it) and the initramfs is
+  # unpacked into the guest's memory, where 440 MB of test binaries no longer fit in 1 GiB. The
+  # copies keep their symbols: backtraces name the functions, panic messages keep file and line.
+  [ "${KERNEL_TESTS_KEEP_DEBUG:-0}" = 1 ] || strip --strip-debug "$FS$exe"
 done
 echo "$MODE" >"$FS/kernel-tests/mode"
 printf '%s\n' "${RUN[@]}" >"$FS/kernel-tests/commands"

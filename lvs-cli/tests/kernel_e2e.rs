@@ -66,25 +66,49 @@ const REALS: [(&str, Ipv4Addr); 3] = [
 // ------------------------------------------------------------------------------------------------
 // The guest's network and the kernel table
 
-/// Adds the VIP to `lo` unless it is there (busybox `ip` in the guest).
-fn ensure_vip() {
-    let show = Command::new("ip")
-        .args(["-4", "addr", "show", "dev", "lo"])
-        .output()
-        .expect("run ip addr show");
-    assert!(show.status.success(), "ip addr show dev lo failed");
-    if String::from_utf8_lossy(&show.stdout).contains(&format!("{VIP}/32")) {
-        return;
+/// The guest's state a test changes: the VIP on `lo` and the IPVS table. Made first in a test
+/// (so dropped last, after the reals and the daemons), it flushes the table and takes the VIP off
+/// `lo` again, also when the test fails, so the kernel tests that follow start clean.
+struct Guest;
+
+impl Guest {
+    /// Flushes the IPVS table and adds the VIP to `lo` (busybox `ip`) unless it is there.
+    fn setup() -> Guest {
+        Client::new().expect("IPVS client").flush().expect("flush");
+        if !Guest::has_vip() {
+            let out = Command::new("ip")
+                .args(["addr", "add", &format!("{VIP}/32"), "dev", "lo"])
+                .output()
+                .expect("run ip addr add");
+            assert!(
+                out.status.success(),
+                "ip addr add {VIP}/32 dev lo: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(Guest::has_vip(), "{VIP}/32 is not on lo");
+        Guest
     }
-    let out = Command::new("ip")
-        .args(["addr", "add", &format!("{VIP}/32"), "dev", "lo"])
-        .output()
-        .expect("run ip addr add");
-    assert!(
-        out.status.success(),
-        "ip addr add {VIP}/32 dev lo: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+
+    fn has_vip() -> bool {
+        let show = Command::new("ip")
+            .args(["-4", "addr", "show", "dev", "lo"])
+            .output()
+            .expect("run ip addr show");
+        assert!(show.status.success(), "ip addr show dev lo failed");
+        String::from_utf8_lossy(&show.stdout).contains(&format!("{VIP}/32"))
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        if let Ok(mut c) = Client::new() {
+            let _ = c.flush();
+        }
+        let _ = Command::new("ip")
+            .args(["addr", "del", &format!("{VIP}/32"), "dev", "lo"])
+            .status();
+    }
 }
 
 fn ipvsadm(args: &[&str]) -> String {
@@ -439,9 +463,8 @@ impl Drop for ClientLoop {
 #[test]
 #[ignore = "needs IPVS: run by scripts/kernel-tests.sh"]
 fn vip_traffic_follows_the_kernel_table() {
-    ensure_vip();
+    let _guest = Guest::setup();
     let mut ipvs = Client::new().expect("IPVS client");
-    ipvs.flush().expect("flush");
     let mut reals = start_reals();
     let key = vip_key(VPORT);
     ipvs.add_service(&Service::new(key, Scheduler::new("rr").expect("rr")))
@@ -861,9 +884,8 @@ fn end_to_end_files_are_valid() {
 #[test]
 #[ignore = "needs IPVS: run by scripts/kernel-tests.sh"]
 fn surealived_and_ipvssync_end_to_end() {
-    ensure_vip();
+    let _guest = Guest::setup();
     let mut ipvs = Client::new().expect("IPVS client");
-    ipvs.flush().expect("flush");
     let mut reals = start_reals();
     let addrs: Vec<(&str, SocketAddr)> = reals.iter().map(|r| (r.name, r.addr)).collect();
     let (a, b, c) = (reals[0].addr, reals[1].addr, reals[2].addr);

@@ -19,6 +19,8 @@
 #   KERNEL_TESTS_REFRESH   1 = download the kernel package again even if target/kernel has one
 #   KERNEL_PACKAGE         the kernel meta package (default linux-image-cloud-amd64)
 #   BENCH_ARGS             arguments of the benchmark binary (default: --services 10000 --dests 5)
+#   KERNEL_TESTS_ARGS      more arguments for every test binary, e.g. a test name filter
+#   KERNEL_TESTS_KEEP_DEBUG  1 = copy the binaries with their debug info (needs a larger KERNEL_TESTS_MEM)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -145,7 +147,7 @@ if [ "$MODE" = tests ]; then
       if [ "$n" -gt 0 ]; then
         echo "$(basename "$exe"): $n ignored tests"
         COPY+=("$exe")
-        RUN+=("$exe --ignored --test-threads=1")
+        RUN+=("$exe --ignored --test-threads=1${KERNEL_TESTS_ARGS:+ $KERNEL_TESTS_ARGS}")
       fi
     done <<<"$arts"
   done <"$ROOT/scripts/qemu/test-targets"
@@ -199,12 +201,13 @@ ldd "$IPVSADM" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }' | 
   cp -L "$lib" "$FS$lib"
 done
 
-# Without their debug info (symbols stay, so backtraces name functions): the debug builds of the
-# daemons and their test binaries are ~60 MB each, and an initramfs of several hundred MB does not
-# unpack in the guest's memory.
 for exe in "${COPY[@]}"; do
   mkdir -p "$FS$(dirname "$exe")"
-  strip --strip-debug -o "$FS$exe" "$exe"
+  cp "$exe" "$FS$exe"
+  # DWARF is most of a debug binary (a 67 MB daemon is 13 MB without it) and the initramfs is
+  # unpacked into the guest's memory, where 440 MB of test binaries no longer fit in 1 GiB. The
+  # copies keep their symbols: backtraces name the functions, panic messages keep file and line.
+  [ "${KERNEL_TESTS_KEEP_DEBUG:-0}" = 1 ] || strip --strip-debug "$FS$exe"
 done
 echo "$MODE" >"$FS/kernel-tests/mode"
 printf '%s\n' "${RUN[@]}" >"$FS/kernel-tests/commands"

@@ -218,6 +218,7 @@ impl Shared {
     }
 
     fn reload(&self, registry: &ProberRegistry) {
+        let started = std::time::Instant::now();
         let services = match load_service_xml(&self.opts.xml, registry.testers()) {
             Ok(s) => s,
             Err(e) => {
@@ -253,6 +254,10 @@ impl Shared {
         let mut change = r.change;
         change.merge(st.director.evaluate_notifiers());
         self.apply(&mut st, change);
+        tracing::info!(
+            "reload done in {:.1} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
     }
 
     fn stats_dump(&self) -> StatsDump {

@@ -12,6 +12,7 @@
 pub mod control;
 pub mod feedbackd;
 pub mod ipvssync;
+mod log;
 pub mod lvsctl;
 mod signals;
 pub mod surealived;

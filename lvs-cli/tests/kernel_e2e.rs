@@ -41,6 +41,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use lvs_core::model::{Destination, Forwarding, Protocol, Scheduler, Service, ServiceKey};
+use common::ipvsadm;
 use lvs_ipvs::{Client, Reason};
 
 /// The virtual address, added to `lo` as a /32.
@@ -109,20 +110,6 @@ impl Drop for Guest {
             .args(["addr", "del", &format!("{VIP}/32"), "dev", "lo"])
             .status();
     }
-}
-
-fn ipvsadm(args: &[&str]) -> String {
-    let path = std::env::var("LVS_IPVSADM").expect("LVS_IPVSADM: run by scripts/kernel-tests.sh");
-    let out = Command::new(&path)
-        .args(args)
-        .output()
-        .expect("run ipvsadm");
-    assert!(
-        out.status.success(),
-        "{path} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The weight of each destination of a service, by address.

@@ -7,24 +7,10 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{free_port, write, Daemon};
+use common::{free_port, ipvsadm, write, Daemon};
 
 const MASTER: &str = env!("CARGO_BIN_EXE_feedbackd-master");
 const AGENT: &str = env!("CARGO_BIN_EXE_feedbackd-agent");
-
-fn ipvsadm(args: &[&str]) -> String {
-    let path = std::env::var("LVS_IPVSADM").expect("LVS_IPVSADM: run by scripts/kernel-tests.sh");
-    let out = Command::new(&path)
-        .args(args)
-        .output()
-        .expect("run ipvsadm");
-    assert!(
-        out.status.success(),
-        "{path} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The weight of real `ip:80` of 10.7.7.7:80 in `ipvsadm -Ln`, `None` when absent (or the
 /// service is, as before the master created it).

@@ -3,6 +3,7 @@
 //! kernel is read back with lvs-ipvs (fast enough to time a change) and with Debian's
 //! `ipvsadm`, the independent witness, which also makes the changes "by hand".
 
+mod common;
 mod sync_common;
 
 /// Prints a measured figure on stderr directly, past the test harness's capture, so the figures
@@ -19,6 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lvs_core::model::{DestKey, Protocol, ServiceKey, Table};
+use common::ipvsadm;
 use sync_common::{diff_line, State, Sync};
 
 const BOUND: Duration = Duration::from_secs(10);
@@ -29,20 +31,6 @@ const FULL: &str = "virtual vname=web vproto=tcp vaddr=192.0.2.10 vport=80 vrt=d
                     real rname=b raddr=192.0.2.102 rport=80 rweight=20\n\n\
                     virtual vname=fw vproto=fwmark vaddr=0.0.0.0 vport=0 vrt=masq vsched=rr vfwmark=7\n\
                     real rname=f raddr=192.0.2.103 rport=0 rweight=3\n\n";
-
-fn ipvsadm(args: &[&str]) -> String {
-    let path = std::env::var("LVS_IPVSADM").expect("LVS_IPVSADM: run by scripts/kernel-tests.sh");
-    let out = Command::new(&path)
-        .args(args)
-        .output()
-        .expect("run ipvsadm");
-    assert!(
-        out.status.success(),
-        "{path} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("ip")

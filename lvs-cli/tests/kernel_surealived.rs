@@ -3,6 +3,8 @@
 //! a guest kernel by scripts/kernel-tests.sh. The reals are HTTP servers of the test on
 //! 127.0.8.x (local to the guest).
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -13,13 +15,9 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_surealived");
 const VIP: &str = "10.8.8.8:80";
 
+/// The guest's ipvsadm's stdout, whatever its status (a cleanup may delete what is not there).
 fn ipvsadm(args: &[&str]) -> String {
-    let path = std::env::var("LVS_IPVSADM").expect("LVS_IPVSADM: run by scripts/kernel-tests.sh");
-    let out = Command::new(&path)
-        .args(args)
-        .output()
-        .expect("run ipvsadm");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&common::ipvsadm_output(args).stdout).into_owned()
 }
 
 /// The weight of `real` (ip:port) in the service, `None` when absent.

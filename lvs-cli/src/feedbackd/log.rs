@@ -1,9 +1,7 @@
 //! feedbackd's logging: the HOWTO's `logfile` and `loglevel` (CRIT..VDEBUG), or stdout at
 //! DEBUG with `-d`.
 
-use std::fs::OpenOptions;
 use std::path::Path;
-use std::sync::Mutex;
 
 use lvs_core::config::feedbackd::LogLevel;
 
@@ -23,34 +21,13 @@ pub(crate) fn filter(level: LogLevel) -> &'static str {
 /// HOWTO says); otherwise appended to `logfile` at `level`, or to stderr when `logfile` is
 /// `-` or cannot be opened (said on stderr). `RUST_LOG` overrides the level.
 pub(crate) fn init(program: &str, level: LogLevel, logfile: &Path, debug: bool) {
-    let env = tracing_subscriber::EnvFilter::try_from_default_env();
-    if debug {
-        let filter = env.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("debug"));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stdout)
-            .try_init();
-        return;
-    }
-    let filter = env.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter(level)));
-    if logfile.as_os_str() != "-" {
-        match OpenOptions::new().create(true).append(true).open(logfile) {
-            Ok(file) => {
-                let _ = tracing_subscriber::fmt()
-                    .with_env_filter(filter)
-                    .with_ansi(false)
-                    .with_writer(Mutex::new(file))
-                    .try_init();
-                return;
-            }
-            Err(e) => eprintln!(
-                "{program}: cannot open log file {}: {e}; logging to stderr",
-                logfile.display()
-            ),
-        }
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    use crate::log::Sink;
+    let (level, sink) = if debug {
+        ("debug", Sink::Stdout)
+    } else if logfile.as_os_str() == "-" {
+        (filter(level), Sink::Stderr)
+    } else {
+        (filter(level), Sink::File(logfile))
+    };
+    crate::log::init(program, level, sink, "logfile");
 }

@@ -10,10 +10,8 @@ mod demo;
 mod notify;
 mod sync;
 
-use std::fs::OpenOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
 
 use clap::{ArgAction, Parser};
 use lvs_core::config::surealived_cfg::{load_main_cfg, LogLevel, LogTarget, MainConfig};
@@ -151,45 +149,18 @@ pub fn run_daemon(opts: Options, services: lvs_core::config::xml::ServiceConfig)
     }
 }
 
-/// The `tracing` filter of the original's `logging` level: error, warn, info, debug, and
-/// `dbdet` as trace.
-pub fn filter(level: LogLevel) -> &'static str {
-    match level {
-        LogLevel::Error => "error",
-        LogLevel::Warn => "warn",
-        LogLevel::Info => "info",
-        LogLevel::Debug => "debug",
-        LogLevel::Dbdet => "trace",
-    }
-}
-
 /// Sets up logging: the cfg's `logging` raised by each `-v`; with `-d` and `use_log` to the
 /// `log` file (appended; stderr when it is `stderr` or cannot be opened), otherwise stderr.
 /// `RUST_LOG` overrides the level.
 fn init_logging(cfg: &MainConfig, verbose: u8, daemon: bool) {
-    let level = filter(cfg.logging.raised(verbose));
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    if daemon && cfg.use_log {
-        if let LogTarget::File(path) = &cfg.log {
-            match OpenOptions::new().create(true).append(true).open(path) {
-                Ok(file) => {
-                    let _ = tracing_subscriber::fmt()
-                        .with_env_filter(filter)
-                        .with_ansi(false)
-                        .with_writer(Mutex::new(file))
-                        .try_init();
-                    return;
-                }
-                Err(e) => eprintln!(
-                    "{NAME}: cannot open log file {}: {e}; logging to stderr",
-                    path.display()
-                ),
-            }
-        }
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let sink = match (&cfg.log, daemon && cfg.use_log) {
+        (LogTarget::File(path), true) => crate::log::Sink::File(path),
+        _ => crate::log::Sink::Stderr,
+    };
+    crate::log::init(
+        NAME,
+        crate::log::level_filter(cfg.logging.raised(verbose)),
+        sink,
+        "log",
+    );
 }

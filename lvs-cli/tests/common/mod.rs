@@ -115,3 +115,24 @@ pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).expect("write");
     p
 }
+
+/// Runs the guest's `ipvsadm` (`LVS_IPVSADM`, set by scripts/kernel-tests.sh) and returns its
+/// stdout; panics with its stderr when it fails.
+pub(crate) fn ipvsadm(args: &[&str]) -> String {
+    let out = ipvsadm_output(args);
+    assert!(
+        out.status.success(),
+        "ipvsadm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The same, whatever its exit status (to clean up what may not be there).
+pub(crate) fn ipvsadm_output(args: &[&str]) -> std::process::Output {
+    let path = std::env::var("LVS_IPVSADM").expect("LVS_IPVSADM: run by scripts/kernel-tests.sh");
+    Command::new(&path)
+        .args(args)
+        .output()
+        .expect("run ipvsadm")
+}

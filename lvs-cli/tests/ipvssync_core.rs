@@ -221,6 +221,32 @@ fn a_loop_of_hops_stops() {
 }
 
 #[test]
+fn a_chain_longer_than_the_hop_limit_is_followed_over_several_polls() {
+    // ipvssync stalled while surealived wrote 70 full writes: the first poll stops at the
+    // limit but keeps its place, and the next one reaches the end and its record.
+    let env = Env::new();
+    env.full(100, WEB);
+    let mut k = MemoryKernel::new(false);
+    let mut s = env.start(&mut k, UnmanagedPolicy::Keep);
+    for n in 100..170 {
+        env.append(n, &format!("DIFF file={}\n", env.diff(n + 1).display()));
+    }
+    env.append(170, &line("chgreal", "10.1.0.1", 9));
+    let r = s.poll(&mut k).expect("poll");
+    assert_eq!(r.hops, lvs_cli::ipvssync::core::MAX_HOPS);
+    assert_eq!(
+        weight(&k.table, &web(), "10.1.0.1", 80),
+        Some(10),
+        "not there yet"
+    );
+    assert_eq!(s.current_diff(), env.diff(164));
+    let r = s.poll(&mut k).expect("poll");
+    assert_eq!(r.hops, 70 - lvs_cli::ipvssync::core::MAX_HOPS);
+    assert_eq!(s.current_diff(), env.diff(170));
+    assert_eq!(weight(&k.table, &web(), "10.1.0.1", 80), Some(9));
+}
+
+#[test]
 fn the_reload_flag_and_a_truncated_diff_give_a_full_sync() {
     let env = Env::new();
     env.full(100, WEB);

@@ -40,8 +40,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use lvs_core::model::{Destination, Forwarding, Protocol, Scheduler, Service, ServiceKey};
 use common::ipvsadm;
+use lvs_core::model::{Destination, Forwarding, Protocol, Scheduler, Service, ServiceKey};
 use lvs_ipvs::{Client, Reason};
 
 /// The virtual address, added to `lo` as a /32.

@@ -16,11 +16,10 @@ macro_rules! report {
 }
 
 use std::net::IpAddr;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lvs_core::model::{DestKey, Protocol, ServiceKey, Table};
 use common::ipvsadm;
+use lvs_core::model::{DestKey, Protocol, ServiceKey, Table};
 use sync_common::{diff_line, State, Sync};
 
 const BOUND: Duration = Duration::from_secs(10);

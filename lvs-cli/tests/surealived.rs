@@ -818,3 +818,87 @@ fn the_control_port_lists_and_sets_reals_and_the_files_follow() {
     );
     assert_eq!(d.stop(), Some(0));
 }
+
+#[test]
+fn a_broken_operator_dump_stops_the_start_and_a_broken_stats_dump_is_set_aside() {
+    let a = Real::start(31);
+    let s = Setup::new();
+    s.write_xml(&virtual_xml("web", 80, "", &[a.xml("a", 10)]));
+    // override.dump holds the operator's states: starting without them would bring a real
+    // taken DOWN back into service, so a broken line stops the start, naming it.
+    let broken = "10.0.0.1:80:0:0 - 127.0.0.31:80 - weight=50% rstate=ONLINE\ngarbage here\n";
+    std::fs::write(s.path("override.dump"), broken).expect("override.dump");
+    let mut d = s.start(&[]);
+    let end = Instant::now() + Duration::from_secs(10);
+    while d.alive() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        d.child.try_wait().expect("wait").and_then(|st| st.code()),
+        Some(1)
+    );
+    let log = s.log();
+    assert!(log.contains("override.dump") && log.contains(":2"), "{log}");
+    assert_eq!(
+        s.read("override.dump"),
+        broken,
+        "the file is left as it was"
+    );
+    assert!(!s.path("ipvsfull.cfg").exists());
+
+    // stats.dump only holds statistics: a broken one is set aside and the daemon runs.
+    std::fs::remove_file(s.path("override.dump")).expect("rm");
+    std::fs::write(s.path("stats.dump"), "vstats nonsense\n").expect("stats.dump");
+    let mut d = s.start(&[]);
+    s.wait_for(
+        "start with the stats set aside",
+        Duration::from_secs(10),
+        |s| s.read("ipvsfull.cfg").contains("rname=a"),
+    );
+    assert_eq!(s.read("stats.dump.bad"), "vstats nonsense\n");
+    assert!(s.log().contains("stats.dump not merged"), "{}", s.log());
+    assert_eq!(d.stop(), Some(0));
+}
+
+#[test]
+fn a_failed_diff_append_is_made_good_by_a_full_write_with_the_reload_flag() {
+    let a = Real::start(32);
+    let b = Real::start(33);
+    let s = Setup::new();
+    s.write_xml(&virtual_xml(
+        "web",
+        80,
+        "",
+        &[a.xml("a", 10), b.xml("b", 5)],
+    ));
+    let mut d = s.start(&[]);
+    s.wait_for("ipvsfull.cfg at start", Duration::from_secs(10), |s| {
+        s.read("ipvsfull.cfg").contains("rname=b")
+    });
+    // ipvssync took the start's full write.
+    std::fs::remove_file(s.path("ipvsfull.reload")).expect("rm flag");
+    // The lock file cannot be opened: the next diff append fails.
+    std::fs::remove_file(s.path("ipvsfull.lock")).expect("rm lock");
+    std::fs::create_dir(s.path("ipvsfull.lock")).expect("dir in its place");
+    a.set_up(false);
+    s.wait_for("the failed append logged", CHANGE_WITHIN, |s| {
+        s.log()
+            .contains("a full write with the reload flag follows")
+    });
+    assert!(!s
+        .diffs()
+        .contains(&format!("raddr=127.0.0.32 rport={} rweight=0", a.port)));
+    // The lock file is back: the owed full write holds a at 0 and raises the reload flag, so
+    // that ipvssync takes the whole table again.
+    std::fs::remove_dir(s.path("ipvsfull.lock")).expect("rmdir");
+    s.wait_for("the owed full write", Duration::from_secs(5), |s| {
+        s.path("ipvsfull.reload").exists()
+            && s.read("ipvsfull.cfg").contains(&format!(
+                "rname=a raddr=127.0.0.32 rport={} rweight=0\n",
+                a.port
+            ))
+    });
+    check_full(&s.read("ipvsfull.cfg"));
+    check_diff(&s.diffs());
+    assert_eq!(d.stop(), Some(0));
+}

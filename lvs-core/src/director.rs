@@ -326,10 +326,6 @@ impl DVirtual {
             .sum();
         n.min_reals.is_reached(up, total) && n.min_weight.is_reached(up_weight, total_weight)
     }
-
-    fn find(&self, real: &DestKey) -> Option<usize> {
-        self.reals.iter().position(|r| r.cfg.key() == *real)
-    }
 }
 
 fn start_hysteresis(v: &Virtual, offline: bool) -> Hysteresis {
@@ -347,6 +343,10 @@ fn start_hysteresis(v: &Virtual, offline: bool) -> Hysteresis {
 pub struct Director {
     virtuals: Vec<DVirtual>,
     start_offline: HashSet<(ServiceKey, DestKey)>,
+    /// Where each (virtual, real) is: (virtual index, real index); the first of equal keys.
+    index: HashMap<(ServiceKey, DestKey), (usize, usize)>,
+    /// Where each virtual is by its dump key; the first of equal keys.
+    vkeys: HashMap<VKey, usize>,
 }
 
 impl Director {
@@ -354,13 +354,32 @@ impl Director {
     /// UNKNOWN.
     pub fn new(services: &ServiceConfig) -> Self {
         let start_offline = HashSet::new();
-        Self {
+        let mut d = Self {
             virtuals: services
                 .virtuals
                 .iter()
                 .map(|v| DVirtual::new(v, &start_offline))
                 .collect(),
             start_offline,
+            index: HashMap::new(),
+            vkeys: HashMap::new(),
+        };
+        d.reindex();
+        d
+    }
+
+    /// Rebuilds the lookup indexes after the virtuals changed (a search from the front finds
+    /// the first of equal keys, so the first is kept).
+    fn reindex(&mut self) {
+        self.index.clear();
+        self.vkeys.clear();
+        for (vi, v) in self.virtuals.iter().enumerate() {
+            self.vkeys.entry(vkey_of(&v.cfg.key)).or_insert(vi);
+            for (ri, r) in v.reals.iter().enumerate() {
+                self.index
+                    .entry((v.cfg.key, r.cfg.key()))
+                    .or_insert((vi, ri));
+            }
         }
     }
 
@@ -434,12 +453,8 @@ impl Director {
     }
 
     fn position_by_rkey(&self, k: &RealKey) -> Option<(usize, usize)> {
-        let vi = self
-            .virtuals
-            .iter()
-            .position(|v| vkey_of(&v.cfg.key) == k.vkey)?;
-        let ri = self.virtuals[vi].find(&k.real)?;
-        Some((vi, ri))
+        let vi = *self.vkeys.get(&k.vkey)?;
+        self.position(&self.virtuals[vi].cfg.key, &k.real)
     }
 
     fn real_by_rkey(&mut self, k: &RealKey) -> Option<&mut DReal> {
@@ -448,12 +463,7 @@ impl Director {
     }
 
     fn position(&self, virtual_key: &ServiceKey, real: &DestKey) -> Option<(usize, usize)> {
-        let vi = self
-            .virtuals
-            .iter()
-            .position(|v| v.cfg.key == *virtual_key)?;
-        let ri = self.virtuals[vi].find(real)?;
-        Some((vi, ri))
+        self.index.get(&(*virtual_key, *real)).copied()
     }
 
     /// The number of virtuals and of (virtual, real) pairs.
@@ -538,13 +548,14 @@ impl Director {
         if rstate.is_none() && rweight.is_none() {
             return Err(RsetError::NothingToSet);
         }
-        let vi = self
-            .virtuals
-            .iter()
-            .position(|v| v.cfg.key == *virtual_key)
-            .ok_or(RsetError::NoVirtual)?;
+        let (vi, ri) = match self.position(virtual_key, real) {
+            Some(p) => p,
+            None if self.virtuals.iter().any(|v| v.cfg.key == *virtual_key) => {
+                return Err(RsetError::NoReal)
+            }
+            None => return Err(RsetError::NoVirtual),
+        };
         let v = &mut self.virtuals[vi];
-        let ri = v.find(real).ok_or(RsetError::NoReal)?;
         let r = &mut v.reals[ri];
         let conf = r.cfg.weight;
         // The rstate first, so that the deletion rule sees the rstate the command leaves.
@@ -690,6 +701,7 @@ impl Director {
             out.change.diff.clear();
         }
         self.virtuals = new;
+        self.reindex();
         out.change.offline_changed = out.added > 0 || out.removed > 0;
         out.change.override_changed = out.removed > 0;
         out.change.notify_changed = true;

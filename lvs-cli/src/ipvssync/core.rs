@@ -292,7 +292,22 @@ impl Syncer {
 
     /// Deletes the diff files of `diff_sync_dir` whose name sorts before the current diff
     /// file's (ipvssync's cleanup, every 60 s unless `-k`); returns those deleted.
+    ///
+    /// It runs under the lock (surealived creates diff files under it) and not while the
+    /// reload flag is there: a restarted surealived may have begun a chain that the full
+    /// re-synchronisation has not yet taken up, and whose names (after a clock step back) sort
+    /// before the file still followed.
     pub fn cleanup(&self) -> Vec<PathBuf> {
+        let _lock = match lock(&self.paths.lock) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("diff cleanup skipped: {e}");
+                return Vec::new();
+            }
+        };
+        if self.paths.reload.exists() {
+            return Vec::new();
+        }
         let dir = &self.paths.diff_dir;
         let names: Vec<_> = match std::fs::read_dir(dir) {
             Ok(entries) => entries
@@ -492,16 +507,19 @@ fn read_chain(follow: &mut Follow, wanted: &mut Table, full: &FullConfig) -> Cha
         let Some(path) = next else {
             return read;
         };
+        read.hops += 1;
+        tracing::info!("{}: continuing with {path}", follow.path.display());
+        // The hop is taken even at the limit: its `DIFF file=` line is consumed, and staying
+        // would leave ipvssync on a file that has ended for good.
+        *follow = Follow::new(PathBuf::from(path));
         if read.hops >= MAX_HOPS {
             tracing::error!(
-                "{}: more than {MAX_HOPS} `DIFF file=` hops at once (a loop?); stopping here",
+                "{}: {MAX_HOPS} `DIFF file=` hops at once (a loop, or a long stall); \
+                 going on at the next poll",
                 follow.path.display()
             );
             return read;
         }
-        read.hops += 1;
-        tracing::info!("{}: continuing with {path}", follow.path.display());
-        *follow = Follow::new(PathBuf::from(path));
     }
 }
 

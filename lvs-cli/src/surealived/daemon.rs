@@ -2,7 +2,7 @@
 //! through [`lvs_core::director::Director`]; this shell writes, spawns and applies what it
 //! returns.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +27,9 @@ use tokio::sync::mpsc;
 
 use super::notify::Notifier;
 use super::sync::SyncFiles;
+
+/// At most this many verdict changes are applied as one batch.
+const EVENT_BATCH: usize = 4096;
 
 /// The original's `FULL_SYNC_DELAY`: `ipvsfull.cfg` is rewritten this often once every real
 /// has been tested.
@@ -80,6 +83,9 @@ pub struct Shared {
     opts: Options,
     notifier: Notifier,
     ipvs: Option<mpsc::UnboundedSender<IpvsWork>>,
+    /// The test counts `stats.dump` gave each real at start: a real counts as tested (for the
+    /// notifiers and the periodic full write) only once it ran a test of its own.
+    seeded_tests: HashMap<RealId, u64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -91,15 +97,19 @@ impl Shared {
         &self.opts.cfg
     }
 
-    /// Does what a change asks: diff records, dumps, notifiers, the table.
-    fn apply(&self, st: &mut State, change: Change) {
+    /// Does what a change asks: diff records, dumps, notifiers, the table. `Err` when the diff
+    /// records could not be appended (logged; a full write with the reload flag is then owed,
+    /// and the tick retries it until it succeeds).
+    fn apply(&self, st: &mut State, change: Change) -> Result<(), String> {
+        let mut appended = Ok(());
         if !change.diff.is_empty() {
             for r in &change.diff {
                 tracing::debug!("diff: {}", r.write().trim_end());
             }
             if let Some(sync) = st.sync.as_mut() {
                 if let Err(e) = sync.append(&change.diff) {
-                    tracing::error!("{e}");
+                    tracing::error!("{e}; a full write with the reload flag follows");
+                    appended = Err(e);
                 }
             }
         }
@@ -126,6 +136,7 @@ impl Shared {
             self.notifier.run(n);
         }
         self.emit_table(st);
+        appended
     }
 
     fn emit_table(&self, st: &mut State) {
@@ -165,54 +176,74 @@ impl Shared {
         }
     }
 
-    fn on_event(&self, ev: &Event) {
+    /// Applies a batch of verdict changes at once: one diff append, one write of each dump and
+    /// one evaluation of the notifiers for the whole batch (a switch that fails takes thousands
+    /// of reals down within a second; one fsync'd rewrite of `offline.dump` per real would
+    /// stall the engine).
+    fn on_events(&self, events: &[Event]) {
         let mut st = lock(&self.state);
-        tracing::info!(
-            "real {} ({}) of {} ({}): {} -> {}{}",
-            ev.rname,
-            ev.id.real,
-            ev.vname,
-            ev.id.virtual_key,
-            if ev.was_online { "online" } else { "offline" },
-            if ev.online { "online" } else { "offline" },
-            ev.reason
-                .as_ref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        );
-        if self.opts.print_table {
-            println!(
-                "state change: real {} {} of {}: {}{}",
+        let mut change = Change::default();
+        for ev in events {
+            tracing::info!(
+                "real {} ({}) of {} ({}): {} -> {}{}",
                 ev.rname,
                 ev.id.real,
                 ev.vname,
-                if ev.online { "ONLINE" } else { "OFFLINE" },
+                ev.id.virtual_key,
+                if ev.was_online { "online" } else { "offline" },
+                if ev.online { "online" } else { "offline" },
                 ev.reason
                     .as_ref()
                     .map(|r| format!(" ({r})"))
                     .unwrap_or_default()
             );
+            if self.opts.print_table {
+                println!(
+                    "state change: real {} {} of {}: {}{}",
+                    ev.rname,
+                    ev.id.real,
+                    ev.vname,
+                    if ev.online { "ONLINE" } else { "OFFLINE" },
+                    ev.reason
+                        .as_ref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                );
+            }
+            change.merge(
+                st.director
+                    .set_verdict(&ev.id.virtual_key, &ev.id.real, ev.hysteresis),
+            );
         }
-        let mut change = st
-            .director
-            .set_verdict(&ev.id.virtual_key, &ev.id.real, ev.hysteresis);
         change.merge(st.director.evaluate_notifiers());
-        self.apply(&mut st, change);
+        // A failed append is logged and owes a full write, which the tick retries.
+        let _ = self.apply(&mut st, change);
     }
 
-    /// Marks the reals tested since the last tick; evaluates the notifiers.
+    /// Retries an owed full write; marks the reals tested since the last tick; evaluates the
+    /// notifiers.
     fn tick(&self) {
         let mut st = lock(&self.state);
+        if st.sync.as_ref().is_some_and(SyncFiles::full_write_owed) {
+            self.full_write(&mut st, true);
+        }
         if !st.director.all_tested() {
             let mut newly = false;
             for v in self.engine.snapshot() {
-                for r in v.reals.iter().filter(|r| r.stats.total > 0) {
-                    newly |= st.director.mark_tested(&v.key, &r.key);
+                for r in &v.reals {
+                    let id = RealId {
+                        virtual_key: v.key,
+                        real: r.key,
+                    };
+                    let seeded = self.seeded_tests.get(&id).copied().unwrap_or(0);
+                    if r.stats.total > seeded {
+                        newly |= st.director.mark_tested(&v.key, &r.key);
+                    }
                 }
             }
             if newly {
                 let c = st.director.evaluate_notifiers();
-                self.apply(&mut st, c);
+                let _ = self.apply(&mut st, c);
             }
         }
     }
@@ -253,7 +284,7 @@ impl Shared {
         }
         let mut change = r.change;
         change.merge(st.director.evaluate_notifiers());
-        self.apply(&mut st, change);
+        let _ = self.apply(&mut st, change);
         tracing::info!(
             "reload done in {:.1} ms",
             started.elapsed().as_secs_f64() * 1000.0
@@ -358,7 +389,12 @@ impl ControlHandler for Handler {
             if reply.in_percent { "%" } else { "" }
         );
         change.merge(st.director.evaluate_notifiers());
-        self.0.apply(&mut st, change);
+        self.0.apply(&mut st, change).map_err(|e| {
+            format!(
+                "the change is made but ipvssync's diff file could not be written ({e}); \
+                 a full write with the reload flag is retried every second"
+            )
+        })?;
         Ok(reply)
     }
 
@@ -387,16 +423,29 @@ impl ControlHandler for Handler {
         }
         let listing = lock(&self.0.state).director.listing();
         let snap = self.0.engine.snapshot();
+        // Indexed, so that a virtual of ten thousand reals is not searched per real.
+        let virtuals: HashMap<ServiceKey, usize> =
+            snap.iter().enumerate().map(|(i, v)| (v.key, i)).collect();
         Some(
             listing
                 .into_iter()
                 .map(|l| {
-                    let v = snap.iter().find(|v| v.key == l.virtual_view.key);
+                    let v = virtuals.get(&l.virtual_view.key).map(|&i| &snap[i]);
+                    let by_key: HashMap<DestKey, usize> = v
+                        .map(|v| {
+                            v.reals
+                                .iter()
+                                .enumerate()
+                                .map(|(i, r)| (r.key, i))
+                                .collect()
+                        })
+                        .unwrap_or_default();
                     let reals = l
                         .reals
                         .iter()
                         .map(|r| {
-                            v.and_then(|v| v.reals.iter().find(|s| s.key == r.key))
+                            v.zip(by_key.get(&r.key))
+                                .map(|(v, &i)| &v.reals[i])
                                 .map(|s| RealConnStats {
                                     total: s.stats.total,
                                     problems: s.stats.problems.to_dump(),
@@ -445,6 +494,24 @@ async fn start_control_port(handler: Handler, addr: SocketAddr) -> Result<(), St
     Ok(())
 }
 
+/// Loads `override.dump` or `offline.dump`: a missing file is empty; a file that cannot be read
+/// or parsed stops the start with the error (file, line): these files are the operator's
+/// states and the reals that fail, and starting without them would put reals an operator took
+/// DOWN back into service (and the start would then overwrite the file).
+fn load_state_dump<T: Default>(
+    path: &std::path::Path,
+    load: impl FnOnce(&std::path::Path) -> Result<T, lvs_core::Error>,
+) -> Result<T, String> {
+    if !path.exists() {
+        return Ok(T::default());
+    }
+    load(path).map_err(|e| {
+        format!("{e} (fix the line or remove the file; surealived does not start without it)")
+    })
+}
+
+/// Loads `stats.dump` or `notify.dump`: a missing file is empty; a broken one is logged, set
+/// aside as `<file>.bad` (so that the next save does not destroy it) and taken as empty.
 fn load_dump<T: Default>(
     what: &str,
     path: &std::path::Path,
@@ -456,7 +523,13 @@ fn load_dump<T: Default>(
     match load(path) {
         Ok(d) => d,
         Err(e) => {
-            tracing::error!("{what} not merged: {e}");
+            let mut bad = path.as_os_str().to_owned();
+            bad.push(".bad");
+            let kept = match std::fs::rename(path, &bad) {
+                Ok(()) => format!("kept as {}", std::path::Path::new(&bad).display()),
+                Err(re) => format!("could not be set aside: {re}"),
+            };
+            tracing::error!("{what} not merged: {e}; {kept}");
             T::default()
         }
     }
@@ -495,17 +568,21 @@ pub(super) async fn run(
     services: ServiceConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
+    // SIGHUP first: its default action kills the process, and a reload (`systemctl reload`,
+    // logrotate) may come while the start still waits for the lock or the kernel.
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
     let cfg = opts.cfg.clone();
     let registry = ProberRegistry::builtin();
     raise_nofile(cfg.maxfd);
 
     // 2. Merge override.dump, offline.dump, stats.dump, notify.dump (§3.13).
     let mut director = Director::new(&services);
-    let overrides = load_dump("override.dump", &cfg.override_dump, OverrideDump::load);
+    let overrides = load_state_dump(&cfg.override_dump, OverrideDump::load)?;
     let n = director.restore_overrides(&overrides);
     tracing::info!("{}: {n} overrides merged", cfg.override_dump.display());
     if opts.use_offline_dump {
-        let off = load_dump("offline.dump", &cfg.offline_dump, OfflineDump::load);
+        let off = load_state_dump(&cfg.offline_dump, OfflineDump::load)?;
         let n = director.restore_offline(&off);
         tracing::info!("{}: {n} offline reals merged", cfg.offline_dump.display());
     }
@@ -518,6 +595,7 @@ pub(super) async fn run(
         .collect::<HashSet<_>>();
     let engine = Engine::new(ecfg, registry.clone(), tx);
     engine.reconcile(&services).map_err(|e| e.to_string())?;
+    let mut seeded_tests = HashMap::new();
     if cfg.gather_stats {
         let stats = load_dump("stats.dump", &cfg.stats_dump, StatsDump::load);
         let mut n = 0;
@@ -535,7 +613,10 @@ pub(super) async fn run(
                     virtual_key: key,
                     real: r.real,
                 };
-                n += usize::from(engine.seed_stats(&id, r));
+                if engine.seed_stats(&id, r) {
+                    n += 1;
+                    seeded_tests.insert(id, u64::try_from(r.total).unwrap_or(0));
+                }
             }
         }
         tracing::info!(
@@ -622,6 +703,7 @@ pub(super) async fn run(
         opts,
         notifier: Notifier::new(),
         ipvs,
+        seeded_tests,
     });
     {
         let mut st = lock(&shared.state);
@@ -642,7 +724,7 @@ pub(super) async fn run(
             override_changed: true,
             ..Change::default()
         };
-        shared.apply(&mut st, c);
+        let _ = shared.apply(&mut st, c);
     }
 
     // 4. The control port.
@@ -658,8 +740,6 @@ pub(super) async fn run(
     );
 
     // 5. The loop.
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
     let start = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -676,7 +756,16 @@ pub(super) async fn run(
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            Some(ev) = events.recv() => shared.on_event(&ev),
+            Some(ev) = events.recv() => {
+                let mut batch = vec![ev];
+                while batch.len() < EVENT_BATCH {
+                    match events.try_recv() {
+                        Ok(ev) => batch.push(ev),
+                        Err(_) => break,
+                    }
+                }
+                shared.on_events(&batch);
+            }
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading {}", shared.opts.xml.display());
                 shared.reload(&registry);
@@ -709,6 +798,13 @@ pub(super) async fn run(
         }
     }
     shared.save_stats();
+    let pending = shared.notifier.pending();
+    if pending > 0 {
+        tracing::warn!(
+            "{pending} notifier scripts running or waiting at stop: those running go on, \
+             those waiting are not run"
+        );
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -764,6 +860,7 @@ mod tests {
             },
             notifier: Notifier::new(),
             ipvs: None,
+            seeded_tests: HashMap::new(),
         }))
     }
 

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Parser};
-use lvs_core::config::surealived_cfg::{load_main_cfg, LogLevel, LogTarget, MainConfig};
+use lvs_core::config::surealived_cfg::{load_main_cfg, LogTarget, MainConfig};
 use lvs_core::config::xml::{load_service_xml, TesterRegistry};
 
 pub use daemon::{

@@ -34,6 +34,11 @@ impl Notifier {
         }
     }
 
+    /// Notifiers started or waiting for a slot.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::SeqCst)
+    }
+
     /// Starts `n` (must be called inside the runtime).
     pub(crate) fn run(&self, n: Notification) {
         if self.pending.fetch_add(1, Ordering::SeqCst) >= MAX_RUNNING + MAX_WAITING {
@@ -63,7 +68,9 @@ async fn run_one(n: &Notification) {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
+        // Not killed when the daemon stops: a notifier that started runs to its end (init
+        // reaps it then), as the original's did.
+        .kill_on_drop(false)
         .spawn();
     let mut child = match child {
         Ok(c) => c,

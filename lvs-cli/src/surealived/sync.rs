@@ -21,6 +21,11 @@ pub(crate) struct SyncFiles {
     /// The current diff file and its seconds.
     current: Option<(PathBuf, File)>,
     last_secs: u64,
+    /// A write failed: ipvssync may have missed a change, or the current diff file may end in a
+    /// partial line. The next [`SyncFiles::full_write`] is owed, with the reload flag.
+    owed: bool,
+    /// A write into the current diff file failed: it may end in a partial line.
+    torn: bool,
 }
 
 fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> String {
@@ -55,6 +60,8 @@ impl SyncFiles {
             diff_dir: cfg.diff_sync_dir.clone(),
             current: None,
             last_secs: 0,
+            owed: false,
+            torn: false,
         })
     }
 
@@ -74,11 +81,31 @@ impl SyncFiles {
         self.current.as_ref().map(|(p, _)| p.as_path())
     }
 
+    /// Whether a write failed since the last successful full write: the caller retries
+    /// [`SyncFiles::full_write`] with the reload flag until it succeeds, so that ipvssync
+    /// re-reads the whole table and nothing stays lost.
+    pub(crate) fn full_write_owed(&self) -> bool {
+        self.owed
+    }
+
     /// Writes `ipvsfull.cfg` afresh (atomically) with a new diff file, chains the previous
     /// diff file to the new one (`DIFF file=<new>`), and with `touch_reload` creates the
     /// reload flag. `now_unix` names the diff file; a name already used gets the next second,
-    /// so every full write has its own file and names keep their order.
+    /// so every full write has its own file and names keep their order. A failure leaves the
+    /// writer consistent (the previous diff file stays current when no new one was chained)
+    /// and owes a full write ([`SyncFiles::full_write_owed`]).
     pub(crate) fn full_write(
+        &mut self,
+        director: &Director,
+        now_unix: u64,
+        touch_reload: bool,
+    ) -> Result<PathBuf, String> {
+        let r = self.try_full_write(director, now_unix, touch_reload || self.owed);
+        self.owed = r.is_err();
+        r
+    }
+
+    fn try_full_write(
         &mut self,
         director: &Director,
         now_unix: u64,
@@ -98,13 +125,23 @@ impl SyncFiles {
             .map_err(|e| io_err("create the diff file", &path, e))?;
         let meta = Meta::from_unix(i64::try_from(now_unix).unwrap_or(i64::MAX), 0);
         let full = director.full_config(meta, path.display().to_string());
-        full.save(&self.full)
-            .map_err(|e| format!("{}: cannot write: {e}", self.full.display()))?;
+        if let Err(e) = full.save(&self.full) {
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(format!("{}: cannot write: {e}", self.full.display()));
+        }
+        // From here the new file is the current one, whatever else fails.
         if let Some((old, mut f)) = self.current.take() {
-            if let Err(e) = writeln!(f, "DIFF file={}", path.display()) {
+            // After a failed append the old file may end in a partial record: a newline first
+            // ends it (ipvssync skips the broken line and still sees the chain line).
+            let lead = if self.torn { "\n" } else { "" };
+            if let Err(e) = writeln!(f, "{lead}DIFF file={}", path.display()) {
                 tracing::error!("{}", io_err("append the DIFF line", &old, e));
             }
         }
+        self.current = Some((path.clone(), file));
+        self.last_secs = secs;
+        self.torn = false;
         if touch_reload {
             OpenOptions::new()
                 .create(true)
@@ -113,82 +150,34 @@ impl SyncFiles {
                 .open(&self.reload)
                 .map_err(|e| io_err("create the reload flag", &self.reload, e))?;
         }
-        self.current = Some((path.clone(), file));
-        self.last_secs = secs;
         Ok(path)
     }
 
     /// Appends diff records to the current diff file under the lock; each record is one
-    /// `write` (the file is not buffered).
+    /// `write` (the file is not buffered). A failure owes a full write
+    /// ([`SyncFiles::full_write_owed`]).
     pub(crate) fn append(&mut self, records: &[DiffRecord]) -> Result<(), String> {
         if records.is_empty() {
             return Ok(());
         }
+        let r = self.try_append(records);
+        if r.is_err() {
+            self.owed = true;
+        }
+        r
+    }
+
+    fn try_append(&mut self, records: &[DiffRecord]) -> Result<(), String> {
         let _lock = self.lock()?;
         let Some((path, f)) = self.current.as_mut() else {
             return Err("no diff file open yet".into());
         };
         for r in records {
-            f.write_all(r.write().as_bytes())
-                .map_err(|e| io_err("append to", path, e))?;
+            if let Err(e) = f.write_all(r.write().as_bytes()) {
+                self.torn = true;
+                return Err(io_err("append to", path, e));
+            }
         }
         f.flush().map_err(|e| io_err("flush", path, e))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use lvs_core::config::xml::{parse_service_xml, TesterRegistry};
-
-    #[test]
-    fn full_writes_chain_their_diff_files_and_never_reuse_a_name() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let d = dir.path();
-        let cfg = MainConfig {
-            lock_sync_file: d.join("lock"),
-            full_sync_file: d.join("ipvsfull.cfg"),
-            full_reload_file: d.join("reload"),
-            diff_sync_dir: d.join("diffs"),
-            ..MainConfig::default()
-        };
-        let services = parse_service_xml(
-            r#"<surealived><virtual name="v" addr="10.0.0.1" port="80" proto="tcp" sched="rr" rt="dr">
-<tester proto="no-test"/><real name="a" addr="10.1.0.1" port="80" weight="1"/></virtual></surealived>"#,
-            "t.xml",
-            &TesterRegistry::builtin(),
-        )
-        .expect("xml");
-        let director = Director::new(&services);
-        let mut s = SyncFiles::new(&cfg).expect("new");
-        let first = s.full_write(&director, 100, true).expect("first");
-        assert!(d.join("reload").exists());
-        assert!(d.join("lock").exists());
-        std::fs::remove_file(d.join("reload")).expect("rm");
-        // The same second again: the next second's name.
-        let second = s.full_write(&director, 100, false).expect("second");
-        assert_eq!(second, d.join("diffs/diff_sync.101"));
-        assert!(!d.join("reload").exists(), "a periodic write sets no flag");
-        assert_eq!(
-            std::fs::read_to_string(&first).expect("first diff"),
-            format!("DIFF file={}\n", second.display())
-        );
-        let full = std::fs::read_to_string(d.join("ipvsfull.cfg")).expect("full");
-        assert!(full.contains(&format!("DIFF file={}\n", second.display())));
-        // Records go to the current file.
-        let rec = director.full_config(Meta::from_unix(0, 0), String::new());
-        assert_eq!(rec.virtuals.len(), 1);
-        let mut d2 = Director::new(&services);
-        let (_, change) = d2
-            .rset(
-                &services.virtuals[0].key,
-                &services.virtuals[0].reals[0].key(),
-                Some(lvs_core::state::AdminState::Down),
-                None,
-            )
-            .expect("rset");
-        s.append(&change.diff).expect("append");
-        let text = std::fs::read_to_string(&second).expect("second diff");
-        assert!(text.starts_with("cmd=delreal vname=v "), "{text}");
     }
 }

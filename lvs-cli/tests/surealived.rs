@@ -902,3 +902,58 @@ fn a_failed_diff_append_is_made_good_by_a_full_write_with_the_reload_flag() {
     check_diff(&s.diffs());
     assert_eq!(d.stop(), Some(0));
 }
+
+#[test]
+fn a_real_s_notifiers_run_in_order_even_when_a_script_is_slow() {
+    let a = Real::start(34);
+    let s = Setup::new();
+    let calls = s.path("calls");
+    // The DOWN script takes 3 s; the real is back (and its UP script due) well before that.
+    let down = s.path("down.sh");
+    let up = s.path("up.sh");
+    std::fs::write(
+        &down,
+        format!("#!/bin/sh\nsleep 3\necho down >> {}\n", calls.display()),
+    )
+    .expect("down.sh");
+    std::fs::write(&up, format!("#!/bin/sh\necho up >> {}\n", calls.display())).expect("up.sh");
+    for script in [&down, &up] {
+        Command::new("chmod")
+            .arg("755")
+            .arg(script)
+            .status()
+            .expect("chmod");
+    }
+    s.write_xml(&virtual_xml(
+        "web",
+        80,
+        &format!(
+            "real_notify_up=\"{}\" real_notify_down=\"{}\" retries2ok=\"1\" retries2fail=\"1\"",
+            up.display(),
+            down.display()
+        ),
+        &[a.xml("a", 10)],
+    ));
+    let mut d = s.start(&[]);
+    a.set_up(false);
+    s.wait_for("a offline", CHANGE_WITHIN, |s| {
+        s.read("offline.dump").contains("127.0.0.34:")
+    });
+    a.set_up(true);
+    s.wait_for("a online again", CHANGE_WITHIN, |s| {
+        !s.read("offline.dump").contains("127.0.0.34:")
+    });
+    assert!(
+        !s.read("calls").contains("down"),
+        "the DOWN script was to be still running when the real came back"
+    );
+    s.wait_for("both scripts", Duration::from_secs(10), |s| {
+        s.read("calls").lines().count() >= 2
+    });
+    assert_eq!(
+        s.read("calls"),
+        "down\nup\n",
+        "the UP script waited for the DOWN one"
+    );
+    assert_eq!(d.stop(), Some(0));
+}

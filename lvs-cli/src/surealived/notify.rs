@@ -1,11 +1,15 @@
 //! The notifier scripts (§3.12): run as child processes without blocking anything, with
 //! stdin, stdout and stderr on /dev/null, the exit status only logged, every child reaped,
 //! at most [`MAX_RUNNING`] at once (the others wait their turn, at most [`MAX_WAITING`] of
-//! them) and each killed after [`TIME_LIMIT`].
+//! them) and each killed after [`TIME_LIMIT`]. The notifications of one virtual, or of one real
+//! of a virtual, run one after the other in the order they came (a real's DOWN script that is
+//! still running when the real comes back delays its UP script), so that what they tell an
+//! outside system ends in the real's last state.
 
+use std::collections::{HashMap, VecDeque};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lvs_core::director::Notification;
@@ -24,6 +28,9 @@ pub(crate) const TIME_LIMIT: Duration = Duration::from_secs(60);
 pub(crate) struct Notifier {
     slots: Arc<Semaphore>,
     pending: Arc<AtomicUsize>,
+    /// Per subject (the arguments after `notify=`), the notifications waiting behind the one
+    /// running; a subject is in the map while its worker runs.
+    queues: Arc<Mutex<HashMap<String, VecDeque<Notification>>>>,
 }
 
 impl Notifier {
@@ -31,6 +38,7 @@ impl Notifier {
         Self {
             slots: Arc::new(Semaphore::new(MAX_RUNNING)),
             pending: Arc::new(AtomicUsize::new(0)),
+            queues: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -50,13 +58,33 @@ impl Notifier {
             );
             return;
         }
+        // The subject: the virtual, or the real of a virtual (every argument but `notify=`).
+        let subject = n.args.get(1..).unwrap_or_default().join(" ");
+        {
+            let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(waiting) = queues.get_mut(&subject) {
+                // Its worker runs: this one follows in turn.
+                waiting.push_back(n);
+                return;
+            }
+            queues.insert(subject.clone(), VecDeque::new());
+        }
         let slots = self.slots.clone();
         let pending = self.pending.clone();
+        let queues = self.queues.clone();
         tokio::spawn(async move {
-            if let Ok(_permit) = slots.acquire_owned().await {
-                run_one(&n).await;
+            let mut next = Some(n);
+            while let Some(n) = next {
+                if let Ok(_permit) = slots.acquire().await {
+                    run_one(&n).await;
+                }
+                pending.fetch_sub(1, Ordering::SeqCst);
+                let mut q = queues.lock().unwrap_or_else(|e| e.into_inner());
+                next = q.get_mut(&subject).and_then(VecDeque::pop_front);
+                if next.is_none() {
+                    q.remove(&subject);
+                }
             }
-            pending.fetch_sub(1, Ordering::SeqCst);
         });
     }
 }

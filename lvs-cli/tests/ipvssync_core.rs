@@ -605,3 +605,60 @@ fn the_log_goes_to_the_file_only_with_d_and_use_log() {
     assert_eq!(names, ["error", "warn", "info", "debug", "trace"]);
     assert_eq!(filter(LogLevel::Info.raised(2)), "trace");
 }
+
+/// A kernel that, whenever it is talked to, checks that the lock file is free (surealived could
+/// take it to append a change).
+struct LockProbe {
+    inner: MemoryKernel,
+    lock: PathBuf,
+    calls: usize,
+}
+
+impl LockProbe {
+    fn check(&mut self) {
+        let f = std::fs::File::open(&self.lock).expect("lock file");
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .expect("the lock is free while the kernel is talked to");
+        self.calls += 1;
+    }
+}
+
+impl lvs_cli::ipvssync::kernel::Kernel for LockProbe {
+    fn apply(
+        &mut self,
+        wanted: &lvs_core::model::Table,
+        policy: UnmanagedPolicy,
+    ) -> Result<Vec<lvs_cli::ipvssync::kernel::OpOutcome>, lvs_cli::ipvssync::kernel::KernelError>
+    {
+        self.check();
+        self.inner.apply(wanted, policy)
+    }
+
+    fn execute(
+        &mut self,
+        ops: &[lvs_core::model::Operation],
+    ) -> Vec<lvs_cli::ipvssync::kernel::OpOutcome> {
+        self.check();
+        self.inner.execute(ops)
+    }
+}
+
+#[test]
+fn the_lock_is_not_held_while_the_kernel_is_talked_to() {
+    let env = Env::new();
+    env.full(100, WEB);
+    let mut k = LockProbe {
+        inner: MemoryKernel::new(false),
+        lock: env.paths.lock.clone(),
+        calls: 0,
+    };
+    let (mut s, _) =
+        Syncer::start(env.paths.clone(), UnmanagedPolicy::Keep, &mut k).expect("start");
+    env.append(100, &line("chgreal", "10.1.0.1", 4));
+    s.poll(&mut k).expect("poll");
+    std::fs::write(&env.paths.reload, "").expect("reload flag");
+    s.poll(&mut k).expect("poll with the flag");
+    s.full_sync(&mut k).expect("full sync");
+    assert_eq!(k.calls, 4, "start, the diff line, the flag, SIGHUP");
+    assert_eq!(weight(&k.inner.table, &web(), "10.1.0.1", 80), Some(4));
+}

@@ -183,16 +183,24 @@ pub fn lock(path: &Path) -> Result<LockGuard, SyncError> {
 
 impl Syncer {
     /// Starts as ipvssync does: under the lock, reads `ipvsfull.cfg`, applies the diff chain from
-    /// the file its `DIFF file=` line names (following hops) to the table in memory, makes the
-    /// kernel hold that table (nothing is sent when it already does), and deletes the reload
-    /// flag.
+    /// the file its `DIFF file=` line names (following hops) to the table in memory and deletes
+    /// the reload flag; then, with the lock released, makes the kernel hold that table (nothing
+    /// is sent when it already does).
+    ///
+    /// The lock covers the files only, never the kernel (the original held it through the
+    /// kernel too): a full synchronisation of a large table takes seconds, and surealived, which
+    /// takes the lock to append each change, would wait as long.
     pub fn start(
         paths: SyncPaths,
         policy: UnmanagedPolicy,
         kernel: &mut dyn Kernel,
     ) -> Result<(Self, SyncReport), SyncError> {
-        let _lock = lock(&paths.lock)?;
-        let (full, wanted, follow, read) = load(&paths.full)?;
+        let (full, wanted, follow, read) = {
+            let _lock = lock(&paths.lock)?;
+            let loaded = load(&paths.full)?;
+            remove_reload_flag(&paths.reload);
+            loaded
+        };
         let mut s = Self {
             paths,
             policy,
@@ -201,7 +209,6 @@ impl Syncer {
             follow,
         };
         let report = s.push_full(kernel, read)?;
-        s.remove_reload_flag();
         Ok((s, report))
     }
 
@@ -210,13 +217,27 @@ impl Syncer {
     /// are kept. The reload flag is deleted either way (a broken file is reported once, not at
     /// every poll; fix it and touch the flag again).
     pub fn full_sync(&mut self, kernel: &mut dyn Kernel) -> Result<SyncReport, SyncError> {
-        let _lock = lock(&self.paths.lock)?;
-        self.full_sync_locked(kernel)
+        let loaded = {
+            let _lock = lock(&self.paths.lock)?;
+            self.reload_locked()
+        };
+        self.install(kernel, loaded)
     }
 
-    fn full_sync_locked(&mut self, kernel: &mut dyn Kernel) -> Result<SyncReport, SyncError> {
+    /// Reads the files of a full synchronisation (the caller holds the lock) and deletes the
+    /// reload flag.
+    fn reload_locked(&self) -> Result<(FullConfig, Table, Follow, ChainRead), SyncError> {
         let loaded = load(&self.paths.full);
-        self.remove_reload_flag();
+        remove_reload_flag(&self.paths.reload);
+        loaded
+    }
+
+    /// Takes what [`Syncer::reload_locked`] read and makes the kernel hold it.
+    fn install(
+        &mut self,
+        kernel: &mut dyn Kernel,
+        loaded: Result<(FullConfig, Table, Follow, ChainRead), SyncError>,
+    ) -> Result<SyncReport, SyncError> {
         let (full, wanted, follow, read) = loaded?;
         self.full = full;
         self.wanted = wanted;
@@ -224,29 +245,40 @@ impl Syncer {
         self.push_full(kernel, read)
     }
 
-    /// One round of the main loop, under the lock: a full re-synchronisation when the reload
-    /// flag exists (or the current diff file shrank: it was replaced); otherwise the diff lines
-    /// appended since the last call (a partial last line waits for its newline), following
-    /// `DIFF file=` hops, each change applied to the wanted table and pushed to the kernel. When
-    /// the kernel refuses one (it drifted), the whole table is applied at once.
+    /// One round of the main loop: under the lock, a full re-read when the reload flag exists
+    /// (or the current diff file shrank: it was replaced), otherwise the diff lines appended
+    /// since the last call (a partial last line waits for its newline), following `DIFF file=`
+    /// hops, each change applied to the wanted table; then, with the lock released, the changes
+    /// pushed to the kernel. When the kernel refuses one (it drifted), the whole table is
+    /// applied at once.
     pub fn poll(&mut self, kernel: &mut dyn Kernel) -> Result<SyncReport, SyncError> {
-        let _lock = lock(&self.paths.lock)?;
-        if self.paths.reload.exists() {
-            tracing::info!(
-                "{}: reload flag found: full synchronisation",
-                self.paths.reload.display()
-            );
-            return self.full_sync_locked(kernel);
-        }
-        let read = self.read_diffs();
-        if read.truncated {
-            tracing::warn!(
-                "{}: shorter than the {} bytes already read (replaced?): full synchronisation",
-                self.follow.path.display(),
-                self.follow.pos
-            );
-            return self.full_sync_locked(kernel);
-        }
+        let read = {
+            let _lock = lock(&self.paths.lock)?;
+            if self.paths.reload.exists() {
+                tracing::info!(
+                    "{}: reload flag found: full synchronisation",
+                    self.paths.reload.display()
+                );
+                Err(self.reload_locked())
+            } else {
+                let read = self.read_diffs();
+                if read.truncated {
+                    tracing::warn!(
+                        "{}: shorter than the {} bytes already read (replaced?): full \
+                         synchronisation",
+                        self.follow.path.display(),
+                        self.follow.pos
+                    );
+                    Err(self.reload_locked())
+                } else {
+                    Ok(read)
+                }
+            }
+        };
+        let read = match read {
+            Ok(read) => read,
+            Err(loaded) => return self.install(kernel, loaded),
+        };
         let mut report = SyncReport {
             records: read.records,
             rejected: read.rejected,
@@ -401,16 +433,17 @@ impl Syncer {
         })
     }
 
-    fn remove_reload_flag(&self) {
-        match std::fs::remove_file(&self.paths.reload) {
-            Ok(()) => tracing::debug!("{}: deleted", self.paths.reload.display()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!("{}: cannot delete: {e}", self.paths.reload.display()),
-        }
-    }
-
     fn read_diffs(&mut self) -> ChainRead {
         read_chain(&mut self.follow, &mut self.wanted, &self.full)
+    }
+}
+
+/// Deletes the reload flag (a missing one is fine).
+fn remove_reload_flag(path: &Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => tracing::debug!("{}: deleted", path.display()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("{}: cannot delete: {e}", path.display()),
     }
 }
 

@@ -2,6 +2,7 @@
 //! start-up, diff lines followed (with inotify and with the polling fallback), the reload flag,
 //! SIGHUP, the cleanup, the log file, and clean stops and start-up failures.
 
+mod common;
 mod sync_common;
 
 /// Prints a measured figure on stderr directly, past the test harness's capture, so the figures

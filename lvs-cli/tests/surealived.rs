@@ -96,6 +96,15 @@ impl Setup {
         self.dir.path().join(name)
     }
 
+    /// An executable `/bin/sh` script `name` in the directory with `body`.
+    fn script(&self, name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.path(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
     fn write_xml(&self, body: &str) {
         std::fs::write(
             self.path("services.xml"),
@@ -462,17 +471,10 @@ fn notifier_scripts_run_with_their_arguments() {
     let a = Real::start(10);
     let b = Real::start(11);
     let s = Setup::new();
-    let script = s.path("notify.sh");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\necho \"$@\" >> {}\n", s.path("calls").display()),
-    )
-    .expect("script");
-    Command::new("chmod")
-        .arg("755")
-        .arg(&script)
-        .status()
-        .expect("chmod");
+    let script = s.script(
+        "notify.sh",
+        &format!("echo \"$@\" >> {}", s.path("calls").display()),
+    );
     let sc = script.display();
     s.write_xml(&virtual_xml(
         "web",
@@ -616,17 +618,10 @@ fn a_reload_that_changes_a_virtual_writes_the_full_file_afresh() {
 fn a_notify_dump_older_than_the_boot_is_ignored_and_removed() {
     let a = Real::start(14);
     let s = Setup::new();
-    let script = s.path("notify.sh");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\necho \"$@\" >> {}\n", s.path("calls").display()),
-    )
-    .expect("script");
-    Command::new("chmod")
-        .arg("755")
-        .arg(&script)
-        .status()
-        .expect("chmod");
+    let script = s.script(
+        "notify.sh",
+        &format!("echo \"$@\" >> {}", s.path("calls").display()),
+    );
     s.write_xml(&virtual_xml(
         "web",
         80,
@@ -909,21 +904,11 @@ fn a_real_s_notifiers_run_in_order_even_when_a_script_is_slow() {
     let s = Setup::new();
     let calls = s.path("calls");
     // The DOWN script takes 3 s; the real is back (and its UP script due) well before that.
-    let down = s.path("down.sh");
-    let up = s.path("up.sh");
-    std::fs::write(
-        &down,
-        format!("#!/bin/sh\nsleep 3\necho down >> {}\n", calls.display()),
-    )
-    .expect("down.sh");
-    std::fs::write(&up, format!("#!/bin/sh\necho up >> {}\n", calls.display())).expect("up.sh");
-    for script in [&down, &up] {
-        Command::new("chmod")
-            .arg("755")
-            .arg(script)
-            .status()
-            .expect("chmod");
-    }
+    let down = s.script(
+        "down.sh",
+        &format!("sleep 3\necho down >> {}", calls.display()),
+    );
+    let up = s.script("up.sh", &format!("echo up >> {}", calls.display()));
     s.write_xml(&virtual_xml(
         "web",
         80,

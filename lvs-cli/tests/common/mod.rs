@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -26,30 +26,18 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     pub(crate) fn start(bin: &str, conf: &Path, extra: &[&str]) -> Daemon {
-        let mut child = Command::new(bin)
-            .arg("-d")
+        let mut cmd = Command::new(bin);
+        cmd.arg("-d")
             .arg("-c")
             .arg(conf)
             .args(extra)
             .env("RUST_LOG", "debug")
             .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start daemon");
-        let out: ChildStdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+            .stderr(Stdio::inherit());
+        let (child, lines) = spawn_lines(&mut cmd, Pipe::Stdout);
         Daemon {
             child,
-            lines: rx,
+            lines,
             seen: Vec::new(),
         }
     }
@@ -83,23 +71,11 @@ impl Daemon {
     }
 
     pub(crate) fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args(["-s", sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok);
+        signal(&self.child, sig);
     }
 
     pub(crate) fn wait(&mut self, within: Duration) -> Option<i32> {
-        let end = Instant::now() + within;
-        while Instant::now() < end {
-            if let Some(st) = self.child.try_wait().expect("wait") {
-                return st.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("daemon did not exit within {within:?}");
+        wait_exit(&mut self.child, within, "daemon")
     }
 }
 
@@ -108,6 +84,58 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Which output of a child carries the lines a test waits for.
+pub(crate) enum Pipe {
+    Stdout,
+    Stderr,
+}
+
+/// Spawns `cmd` with `pipe` captured; its lines arrive on the returned channel (a thread reads
+/// them until the pipe closes).
+pub(crate) fn spawn_lines(cmd: &mut Command, pipe: Pipe) -> (Child, mpsc::Receiver<String>) {
+    match pipe {
+        Pipe::Stdout => cmd.stdout(Stdio::piped()),
+        Pipe::Stderr => cmd.stderr(Stdio::piped()),
+    };
+    let mut child = cmd.spawn().expect("start the program");
+    let out: Box<dyn std::io::Read + Send> = match pipe {
+        Pipe::Stdout => Box::new(child.stdout.take().expect("stdout")),
+        Pipe::Stderr => Box::new(child.stderr.take().expect("stderr")),
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Sends `sig` (a name such as `TERM`) to `child`.
+pub(crate) fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args(["-s", sig, &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill -s {sig}");
+}
+
+/// Waits for `child` to exit within `within`; its exit code.
+pub(crate) fn wait_exit(child: &mut Child, within: Duration, what: &str) -> Option<i32> {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if let Some(st) = child.try_wait().expect("wait") {
+            return st.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{what} did not exit within {within:?}");
 }
 
 pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

@@ -1,11 +1,11 @@
 //! Helpers of the ipvssync process tests (host and kernel): a temporary state directory laid
 //! out as surealived leaves it, and the `ipvssync` binary whose log lines (stderr) the test
-//! waits for.
+//! waits for. A test that uses it declares `mod common;` too.
 
 #![allow(dead_code)]
 
 use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -90,29 +90,17 @@ pub(crate) struct Sync {
 
 impl Sync {
     pub(crate) fn start(state: &State, args: &[&str]) -> Sync {
-        let mut child = Command::new(IPVSSYNC)
-            .arg("-c")
+        let mut cmd = Command::new(IPVSSYNC);
+        cmd.arg("-c")
             .arg(&state.cfg)
             .args(args)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ipvssync");
-        let err = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+            .stdout(Stdio::null());
+        let (child, lines) = crate::common::spawn_lines(&mut cmd, crate::common::Pipe::Stderr);
         Sync {
             child,
-            lines: rx,
+            lines,
             seen: Vec::new(),
         }
     }
@@ -160,23 +148,11 @@ impl Sync {
     }
 
     pub(crate) fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args(["-s", sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok);
+        crate::common::signal(&self.child, sig);
     }
 
     pub(crate) fn wait(&mut self, within: Duration) -> Option<i32> {
-        let end = Instant::now() + within;
-        while Instant::now() < end {
-            if let Some(st) = self.child.try_wait().expect("wait") {
-                return st.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("ipvssync did not exit within {within:?}");
+        crate::common::wait_exit(&mut self.child, within, "ipvssync")
     }
 }
 

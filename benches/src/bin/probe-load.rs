@@ -4,7 +4,7 @@
 //! summary line with both and the ratio of their CPU cost per test.
 //!
 //! ```sh
-//! cargo run --release -p lvs-benches --bin probe-load -- --reals 10000 --prober tcp --loopdelay 1s --seconds 60 --rounds 3
+//! cargo run --release -p lvs-benches --bin probe-load -- --reals 10000 --prober tcp --loopdelay 1s --seconds 60 --rounds 3 --pin
 //! ```
 //!
 //! * Backends run in a child process (this program re-run with `--backend-child`), one listener

@@ -483,8 +483,7 @@ async fn start_control_port(handler: Handler, addr: SocketAddr) -> Result<(), St
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("control port {addr}: cannot listen: {e}"))?;
-    let local = listener.local_addr().unwrap_or(addr);
-    tracing::info!("control port listening on {local}");
+    // `serve` logs the address it listens on (the port, when `listen_port` is 0).
     tokio::spawn(crate::control::serve(
         listener,
         Arc::new(handler),

@@ -12,6 +12,7 @@
 pub mod control;
 pub mod feedbackd;
 pub mod ipvssync;
+mod lockfile;
 mod log;
 pub mod lvsctl;
 mod signals;
@@ -33,12 +34,7 @@ pub fn init_logging(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    log::init("", level, log::Sink::Stderr, "");
 }
 
 /// The daemons' runtime: one thread (the work is I/O-bound and small), with I/O and time.

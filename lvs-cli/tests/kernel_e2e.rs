@@ -679,12 +679,7 @@ impl Proc {
     }
 
     fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args(["-s", sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok, "kill -s {sig} {}", self.name);
+        common::signal(&self.child, sig);
     }
 
     /// Asserts the daemon is still running.

@@ -5,12 +5,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use common::HttpReal;
 
 const BIN: &str = env!("CARGO_BIN_EXE_surealived");
 const VIP: &str = "10.8.8.8:80";
@@ -45,42 +43,6 @@ fn wait_weight(real: &str, want: Option<u32>, within: Duration) {
     }
 }
 
-struct Real {
-    hostport: String,
-    up: Arc<AtomicBool>,
-}
-
-impl Real {
-    fn start(ip: &str) -> Real {
-        let l = TcpListener::bind((ip, 0)).expect("bind");
-        let hostport = l.local_addr().expect("addr").to_string();
-        let up = Arc::new(AtomicBool::new(true));
-        let flag = up.clone();
-        std::thread::spawn(move || {
-            for c in l.incoming() {
-                let Ok(mut c) = c else { continue };
-                let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut buf = [0u8; 512];
-                let _ = c.read(&mut buf);
-                let r: &[u8] = if flag.load(Ordering::SeqCst) {
-                    b"HTTP/1.0 200 OK\r\n\r\nok"
-                } else {
-                    b"HTTP/1.0 503 Busy\r\n\r\nno"
-                };
-                let _ = c.write_all(r);
-            }
-        });
-        Real { hostport, up }
-    }
-
-    fn xml(&self, name: &str, weight: u32) -> String {
-        let (ip, port) = self.hostport.split_once(':').expect("ip:port");
-        format!(
-            r#"  <real name="{name}" addr="{ip}" port="{port}" testport="{port}" weight="{weight}"/>"#
-        )
-    }
-}
-
 fn xml(reals: &[String]) -> String {
     format!(
         "<surealived>\n<virtual name=\"k\" addr=\"10.8.8.8\" port=\"80\" proto=\"tcp\" sched=\"wrr\" rt=\"masq\">\n\
@@ -100,20 +62,15 @@ impl Drop for Daemon {
 }
 
 fn signal(d: &Daemon, sig: &str) {
-    let ok = Command::new("kill")
-        .args(["-s", sig, &d.0.id().to_string()])
-        .status()
-        .expect("kill")
-        .success();
-    assert!(ok);
+    common::signal(&d.0, sig);
 }
 
 #[test]
 #[ignore = "needs IPVS: run by scripts/kernel-tests.sh"]
 fn surealived_applies_its_table_to_the_kernel() {
     let _ = ipvsadm(&["-D", "-t", VIP]);
-    let a = Real::start("127.0.8.2");
-    let b = Real::start("127.0.8.3");
+    let a = HttpReal::start("127.0.8.2");
+    let b = HttpReal::start("127.0.8.3");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display();
     let cfg = dir.path().join("surealived.cfg");
@@ -140,21 +97,21 @@ fn surealived_applies_its_table_to_the_kernel() {
             .expect("start surealived"),
     );
     let within = Duration::from_secs(15);
-    wait_weight(&a.hostport, Some(10), within);
-    wait_weight(&b.hostport, Some(5), within);
+    wait_weight(&a.hostport(), Some(10), within);
+    wait_weight(&b.hostport(), Some(5), within);
     assert!(ipvsadm(&["-L", "-n"]).contains("TCP  10.8.8.8:80 wrr"));
 
     // A failing real is drained (weight 0, not removed) and comes back.
-    a.up.store(false, Ordering::SeqCst);
-    wait_weight(&a.hostport, Some(0), within);
-    a.up.store(true, Ordering::SeqCst);
-    wait_weight(&a.hostport, Some(10), within);
+    a.set_up(false);
+    wait_weight(&a.hostport(), Some(0), within);
+    a.set_up(true);
+    wait_weight(&a.hostport(), Some(10), within);
 
     // A reload: b's weight changes, a goes.
     std::fs::write(&xml_path, xml(&[b.xml("b", 7)])).expect("xml");
     signal(&daemon, "HUP");
-    wait_weight(&b.hostport, Some(7), within);
-    wait_weight(&a.hostport, None, within);
+    wait_weight(&b.hostport(), Some(7), within);
+    wait_weight(&a.hostport(), None, within);
     // --ipvs writes no file for ipvssync.
     assert!(!dir.path().join("ipvsfull.cfg").exists());
 
@@ -170,6 +127,6 @@ fn surealived_applies_its_table_to_the_kernel() {
     };
     assert!(status.success());
     // The table stays as it was (ipvssync's behaviour too).
-    assert_eq!(weight(&b.hostport), Some(7));
+    assert_eq!(weight(&b.hostport()), Some(7));
     let _ = ipvsadm(&["-D", "-t", VIP]);
 }

@@ -3,14 +3,13 @@
 //! checked by lvs-core's parsers and by a strict checker written from the original's grammar
 //! (reference §3.9).
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::HttpReal;
 use lvs_core::formats::diffs::{parse_all, DiffLine};
 use lvs_core::formats::dumps::{OfflineDump, StatsDump};
 use lvs_core::formats::ipvsfull::FullConfig;
@@ -19,58 +18,6 @@ use regex::Regex;
 const BIN: &str = env!("CARGO_BIN_EXE_surealived");
 /// loopdelay (1 s) + timeout (1 s) + a generous margin for a loaded machine.
 const CHANGE_WITHIN: Duration = Duration::from_secs(12);
-
-/// An HTTP real: answers 200 while up, 503 while down.
-struct Real {
-    addr: String,
-    port: u16,
-    up: Arc<AtomicBool>,
-}
-
-impl Real {
-    fn start(last: u8) -> Real {
-        let l = TcpListener::bind(("127.0.0.".to_string() + &last.to_string(), 0)).expect("bind");
-        let port = l.local_addr().expect("addr").port();
-        let up = Arc::new(AtomicBool::new(true));
-        let flag = up.clone();
-        std::thread::spawn(move || {
-            for c in l.incoming() {
-                let Ok(mut c) = c else { continue };
-                let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut got = Vec::new();
-                let mut buf = [0u8; 512];
-                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match c.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let r: &[u8] = if flag.load(Ordering::SeqCst) {
-                    b"HTTP/1.0 200 OK\r\n\r\nok"
-                } else {
-                    b"HTTP/1.0 503 Busy\r\n\r\nno"
-                };
-                let _ = c.write_all(r);
-            }
-        });
-        Real {
-            addr: format!("127.0.0.{last}"),
-            port,
-            up,
-        }
-    }
-
-    fn set_up(&self, up: bool) {
-        self.up.store(up, Ordering::SeqCst);
-    }
-
-    fn xml(&self, name: &str, weight: u32) -> String {
-        format!(
-            r#"  <real name="{name}" addr="{}" port="{}" testport="{}" weight="{weight}"/>"#,
-            self.addr, self.port, self.port
-        )
-    }
-}
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -171,24 +118,12 @@ struct Daemon {
 
 impl Daemon {
     fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args(["-s", sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok);
+        common::signal(&self.child, sig);
     }
 
     fn stop(&mut self) -> Option<i32> {
         self.signal("TERM");
-        let end = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < end {
-            if let Some(st) = self.child.try_wait().expect("wait") {
-                return st.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("surealived did not stop on SIGTERM");
+        common::wait_exit(&mut self.child, Duration::from_secs(10), "surealived")
     }
 
     fn alive(&mut self) -> bool {
@@ -312,9 +247,9 @@ fn check_diff(text: &str) {
 
 #[test]
 fn start_writes_the_files_and_a_failing_real_gives_its_diff_lines() {
-    let a = Real::start(2);
-    let b = Real::start(3);
-    let c = Real::start(4);
+    let a = HttpReal::start("127.0.0.2");
+    let b = HttpReal::start("127.0.0.3");
+    let c = HttpReal::start("127.0.0.4");
     let s = Setup::new();
     s.write_xml(&format!(
         "{}{}",
@@ -370,9 +305,9 @@ fn start_writes_the_files_and_a_failing_real_gives_its_diff_lines() {
 
 #[test]
 fn a_restart_keeps_the_offline_and_override_state() {
-    let a = Real::start(5);
-    let b = Real::start(6);
-    let c = Real::start(7);
+    let a = HttpReal::start("127.0.0.5");
+    let b = HttpReal::start("127.0.0.6");
+    let c = HttpReal::start("127.0.0.7");
     let s = Setup::new();
     s.write_xml(&virtual_xml(
         "web",
@@ -423,8 +358,8 @@ fn a_restart_keeps_the_offline_and_override_state() {
 
 #[test]
 fn sighup_reloads_in_place_and_a_broken_file_is_refused() {
-    let a = Real::start(8);
-    let b = Real::start(9);
+    let a = HttpReal::start("127.0.0.8");
+    let b = HttpReal::start("127.0.0.9");
     let s = Setup::new();
     let xml = virtual_xml("web", 80, "", &[a.xml("a", 10), b.xml("b", 5)]);
     s.write_xml(&xml);
@@ -468,8 +403,8 @@ fn sighup_reloads_in_place_and_a_broken_file_is_refused() {
 
 #[test]
 fn notifier_scripts_run_with_their_arguments() {
-    let a = Real::start(10);
-    let b = Real::start(11);
+    let a = HttpReal::start("127.0.0.10");
+    let b = HttpReal::start("127.0.0.11");
     let s = Setup::new();
     let script = s.script(
         "notify.sh",
@@ -516,7 +451,7 @@ fn notifier_scripts_run_with_their_arguments() {
 
 #[test]
 fn no_sync_writes_no_sync_file() {
-    let a = Real::start(12);
+    let a = HttpReal::start("127.0.0.12");
     let s = Setup::new();
     s.write_xml(&virtual_xml("web", 80, "", &[a.xml("a", 10)]));
     let mut d = s.start(&["-n"]);
@@ -589,7 +524,7 @@ fn the_strict_checker_refuses_what_the_grammar_does_not_allow() {
 
 #[test]
 fn a_reload_that_changes_a_virtual_writes_the_full_file_afresh() {
-    let a = Real::start(13);
+    let a = HttpReal::start("127.0.0.13");
     let s = Setup::new();
     let xml = virtual_xml("web", 80, "", &[a.xml("a", 10)]);
     s.write_xml(&xml);
@@ -616,7 +551,7 @@ fn a_reload_that_changes_a_virtual_writes_the_full_file_afresh() {
 
 #[test]
 fn a_notify_dump_older_than_the_boot_is_ignored_and_removed() {
-    let a = Real::start(14);
+    let a = HttpReal::start("127.0.0.14");
     let s = Setup::new();
     let script = s.script(
         "notify.sh",
@@ -659,7 +594,7 @@ fn a_notify_dump_older_than_the_boot_is_ignored_and_removed() {
 
 #[test]
 fn the_log_file_and_level_are_honoured() {
-    let a = Real::start(15);
+    let a = HttpReal::start("127.0.0.15");
     let s = Setup::new();
     let cfg = s
         .read("surealived.cfg")
@@ -718,8 +653,8 @@ fn lvsctl(port: u16, words: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn the_control_port_lists_and_sets_reals_and_the_files_follow() {
-    let a = Real::start(21);
-    let b = Real::start(22);
+    let a = HttpReal::start("127.0.0.21");
+    let b = HttpReal::start("127.0.0.22");
     let s = Setup::new();
     s.write_xml(&virtual_xml(
         "web",
@@ -816,7 +751,7 @@ fn the_control_port_lists_and_sets_reals_and_the_files_follow() {
 
 #[test]
 fn a_broken_operator_dump_stops_the_start_and_a_broken_stats_dump_is_set_aside() {
-    let a = Real::start(31);
+    let a = HttpReal::start("127.0.0.31");
     let s = Setup::new();
     s.write_xml(&virtual_xml("web", 80, "", &[a.xml("a", 10)]));
     // override.dump holds the operator's states: starting without them would bring a real
@@ -857,8 +792,8 @@ fn a_broken_operator_dump_stops_the_start_and_a_broken_stats_dump_is_set_aside()
 
 #[test]
 fn a_failed_diff_append_is_made_good_by_a_full_write_with_the_reload_flag() {
-    let a = Real::start(32);
-    let b = Real::start(33);
+    let a = HttpReal::start("127.0.0.32");
+    let b = HttpReal::start("127.0.0.33");
     let s = Setup::new();
     s.write_xml(&virtual_xml(
         "web",
@@ -900,7 +835,7 @@ fn a_failed_diff_append_is_made_good_by_a_full_write_with_the_reload_flag() {
 
 #[test]
 fn a_real_s_notifiers_run_in_order_even_when_a_script_is_slow() {
-    let a = Real::start(34);
+    let a = HttpReal::start("127.0.0.34");
     let s = Setup::new();
     let calls = s.path("calls");
     // The DOWN script takes 3 s; the real is back (and its UP script due) well before that.

@@ -30,6 +30,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use lvs_core::fsutil::write_atomic;
 
 /// Reload harness of the surealived daemon.
 #[derive(Debug, Parser)]
@@ -76,12 +77,6 @@ fn xml(reals: u32, changed: u32, weight: u32) -> String {
     }
     x.push_str("</virtual>\n</surealived>\n");
     x
-}
-
-fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, text)?;
-    fs::rename(tmp, path)
 }
 
 fn fds(pid: u32) -> usize {
@@ -181,7 +176,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let changed = args.reals / 2;
     let xml_path = dir.join("services.xml");
-    write_atomic(&xml_path, &xml(args.reals, changed, 1 + changed % 50))?;
+    write_atomic(
+        &xml_path,
+        xml(args.reals, changed, 1 + changed % 50).as_bytes(),
+    )?;
     let log = dir.join("stderr.log");
     let child = Command::new(&bin)
         .arg("-c")
@@ -205,7 +203,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let want = format!("rname=r{changed} ");
     for n in 1..=args.reloads {
         let weight = if n % 2 == 1 { 77 } else { 78 };
-        write_atomic(&xml_path, &xml(args.reals, changed, weight))?;
+        write_atomic(&xml_path, xml(args.reals, changed, weight).as_bytes())?;
         let before = diff_text(&diffs);
         let t0 = Instant::now();
         nix::sys::signal::kill(

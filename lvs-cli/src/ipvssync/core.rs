@@ -162,23 +162,15 @@ pub struct Syncer {
     follow: Follow,
 }
 
-/// Holds `flock(LOCK_EX)` on the lock file until dropped (closing the file releases it).
-#[derive(Debug)]
-pub struct LockGuard {
-    _file: File,
-}
+pub use crate::lockfile::LockGuard;
 
 /// Takes `flock(LOCK_EX)` on `path`, waiting while surealived holds it. The file is not
 /// created: its absence is an error, as in the original.
 pub fn lock(path: &Path) -> Result<LockGuard, SyncError> {
-    let err = |source| SyncError::Lock {
+    crate::lockfile::lock(path, false).map_err(|source| SyncError::Lock {
         path: path.to_path_buf(),
         source,
-    };
-    let file = File::open(path).map_err(err)?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| err(e.into()))?;
-    Ok(LockGuard { _file: file })
+    })
 }
 
 impl Syncer {

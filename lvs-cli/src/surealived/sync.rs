@@ -5,11 +5,11 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::lockfile::LockGuard;
 use lvs_core::config::surealived_cfg::MainConfig;
 use lvs_core::director::Director;
 use lvs_core::formats::diffs::{diff_file_name, DiffRecord};
 use lvs_core::formats::ipvsfull::Meta;
-use nix::fcntl::{Flock, FlockArg};
 
 /// The writer of the sync files.
 #[derive(Debug)]
@@ -66,14 +66,8 @@ impl SyncFiles {
     }
 
     /// Takes `flock(LOCK_EX)` on the lock file (created if missing); released on drop.
-    fn lock(&self) -> Result<Flock<File>, String> {
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock)
-            .map_err(|e| io_err("open the lock file", &self.lock, e))?;
-        Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| io_err("lock", &self.lock, e))
+    fn lock(&self) -> Result<LockGuard, String> {
+        crate::lockfile::lock(&self.lock, true).map_err(|e| io_err("lock", &self.lock, e))
     }
 
     /// The current diff file.

@@ -164,3 +164,65 @@ pub(crate) fn ipvsadm_output(args: &[&str]) -> std::process::Output {
         .output()
         .expect("run ipvsadm")
 }
+
+/// An HTTP real server for the surealived tests, on `ip` and a port the kernel picks: it
+/// answers `200 OK` while up and `503` while down (its test fails), once it has the request's
+/// head.
+pub(crate) struct HttpReal {
+    pub(crate) addr: String,
+    pub(crate) port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HttpReal {
+    pub(crate) fn start(ip: &str) -> HttpReal {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let l = TcpListener::bind((ip, 0)).expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let up = std::sync::Arc::new(AtomicBool::new(true));
+        let flag = up.clone();
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(mut c) = c else { continue };
+                let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut got = Vec::new();
+                let mut buf = [0u8; 512];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let r: &[u8] = if flag.load(Ordering::SeqCst) {
+                    b"HTTP/1.0 200 OK\r\n\r\nok"
+                } else {
+                    b"HTTP/1.0 503 Busy\r\n\r\nno"
+                };
+                let _ = c.write_all(r);
+            }
+        });
+        HttpReal {
+            addr: ip.to_string(),
+            port,
+            up,
+        }
+    }
+
+    pub(crate) fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// `ip:port`, as ipvsadm lists it.
+    pub(crate) fn hostport(&self) -> String {
+        format!("{}:{}", self.addr, self.port)
+    }
+
+    /// Its `<real>` element.
+    pub(crate) fn xml(&self, name: &str, weight: u32) -> String {
+        format!(
+            r#"  <real name="{name}" addr="{}" port="{}" testport="{}" weight="{weight}"/>"#,
+            self.addr, self.port, self.port
+        )
+    }
+}

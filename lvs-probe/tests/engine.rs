@@ -734,3 +734,53 @@ async fn real_tcp_prober_against_loopback_listeners() {
     );
     engine.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn seeded_statistics_do_not_count_as_a_test() {
+    use lvs_probe::lvs_core::formats::dumps::{Problems, RealStatsRecord, Times};
+    let fake = Fake::new(ok(10));
+    let reg = registry(&fake);
+    let cfg = services(
+        &reg,
+        &[("v", 80, r#"loopdelay="2""#, vec![("a", "127.0.0.1", "")])],
+    );
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let engine = Engine::new(config(1000, 1024), reg, tx);
+    engine.reconcile(&cfg).expect("reconciled");
+    let a = id(&cfg, 0, 0);
+    let ms = Times {
+        conn: 1,
+        resp: 2,
+        total: 3,
+    };
+    let record = RealStatsRecord {
+        real: a.real,
+        total: 40,
+        avg_ms: ms,
+        avg_us: Times {
+            conn: 1000,
+            resp: 2000,
+            total: 3000,
+        },
+        total_ms: Times {
+            conn: 40,
+            resp: 80,
+            total: 120,
+        },
+        total_us: Times {
+            conn: 40_000,
+            resp: 80_000,
+            total: 120_000,
+        },
+        problems: Problems::default(),
+    };
+    assert!(engine.seed_stats(&a, &record));
+    let seeded = engine.real(&a).expect("real");
+    assert_eq!(seeded.stats.total, 40);
+    assert!(!seeded.tested, "a statistic from the dump is not a test");
+    sleep(Duration::from_millis(1100)).await;
+    let after = engine.real(&a).expect("real");
+    assert!(after.tested, "its first test ran within startup_delay");
+    assert_eq!(after.stats.total, 41);
+    engine.shutdown().await;
+}

@@ -83,9 +83,6 @@ pub struct Shared {
     opts: Options,
     notifier: Notifier,
     ipvs: Option<mpsc::UnboundedSender<IpvsWork>>,
-    /// The test counts `stats.dump` gave each real at start: a real counts as tested (for the
-    /// notifiers and the periodic full write) only once it ran a test of its own.
-    seeded_tests: HashMap<RealId, u64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -230,15 +227,8 @@ impl Shared {
         if !st.director.all_tested() {
             let mut newly = false;
             for v in self.engine.snapshot() {
-                for r in &v.reals {
-                    let id = RealId {
-                        virtual_key: v.key,
-                        real: r.key,
-                    };
-                    let seeded = self.seeded_tests.get(&id).copied().unwrap_or(0);
-                    if r.stats.total > seeded {
-                        newly |= st.director.mark_tested(&v.key, &r.key);
-                    }
+                for r in v.reals.iter().filter(|r| r.tested) {
+                    newly |= st.director.mark_tested(&v.key, &r.key);
                 }
             }
             if newly {
@@ -594,7 +584,6 @@ pub(super) async fn run(
         .collect::<HashSet<_>>();
     let engine = Engine::new(ecfg, registry.clone(), tx);
     engine.reconcile(&services).map_err(|e| e.to_string())?;
-    let mut seeded_tests = HashMap::new();
     if cfg.gather_stats {
         let stats = load_dump("stats.dump", &cfg.stats_dump, StatsDump::load);
         let mut n = 0;
@@ -612,10 +601,7 @@ pub(super) async fn run(
                     virtual_key: key,
                     real: r.real,
                 };
-                if engine.seed_stats(&id, r) {
-                    n += 1;
-                    seeded_tests.insert(id, u64::try_from(r.total).unwrap_or(0));
-                }
+                n += usize::from(engine.seed_stats(&id, r));
             }
         }
         tracing::info!(
@@ -702,7 +688,6 @@ pub(super) async fn run(
         opts,
         notifier: Notifier::new(),
         ipvs,
-        seeded_tests,
     });
     {
         let mut st = lock(&shared.state);
@@ -859,7 +844,6 @@ mod tests {
             },
             notifier: Notifier::new(),
             ipvs: None,
-            seeded_tests: HashMap::new(),
         }))
     }
 

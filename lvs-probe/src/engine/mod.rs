@@ -245,6 +245,9 @@ pub struct RealSnapshot {
     pub stats: RealStats,
     /// The failure of the latest test, if it failed.
     pub last_failure: Option<Failure>,
+    /// Whether this engine ran a test of it yet (statistics seeded with
+    /// [`Engine::seed_stats`] do not count).
+    pub tested: bool,
 }
 
 /// One virtual as [`Engine::snapshot`] shows it.
@@ -283,6 +286,8 @@ struct BindingState {
     stats: StatsKeeper,
     last_failure: Option<Failure>,
     debugcomm: bool,
+    /// Whether this engine ran a test of the pair (statistics seeded from a dump do not count).
+    tested: bool,
 }
 
 /// One test and the pairs that use it.
@@ -483,6 +488,7 @@ impl Engine {
                                 stats: StatsKeeper::new(t.stats_samples),
                                 last_failure: None,
                                 debugcomm,
+                                tested: false,
                             }),
                         });
                         let key = self.subscribe(inner, &b, key, v, now);
@@ -699,6 +705,7 @@ fn real_snapshot(b: &Binding) -> RealSnapshot {
         hysteresis: st.hysteresis,
         stats: st.stats.stats().clone(),
         last_failure: st.last_failure.clone(),
+        tested: st.tested,
     }
 }
 
@@ -776,6 +783,7 @@ fn deliver(group: &Group, shared: &Shared, outcome: &Outcome, end: Instant) -> V
         let mut st = lock(&b.state);
         st.stats.record(outcome, sample);
         st.last_failure = outcome.failure().cloned();
+        st.tested = true;
         let was_online = st.hysteresis.is_online();
         if let Some(transition) = st.hysteresis.record(outcome.is_ok()) {
             bump(

@@ -806,6 +806,54 @@ mod tests {
 </virtual>
 </surealived>"#;
 
+    /// The full file is rewritten every 60 s once every real was tested, each time with a new
+    /// diff file chained from the previous one (on tokio's paused clock: 130 s pass at once).
+    #[tokio::test(start_paused = true)]
+    async fn the_full_file_is_rewritten_every_60_s_with_a_chained_diff_file() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        let cfg = MainConfig {
+            lock_sync_file: dir.join("ipvsfull.lock"),
+            full_sync_file: dir.join("ipvsfull.cfg"),
+            full_reload_file: dir.join("ipvsfull.reload"),
+            diff_sync_dir: dir.join("diffs"),
+            offline_dump: dir.join("offline.dump"),
+            override_dump: dir.join("override.dump"),
+            notify_dump: dir.join("notify.dump"),
+            stats_dump: dir.join("stats.dump"),
+            listen_port: 0,
+            ..MainConfig::default()
+        };
+        let services = parse_service_xml(XML, "t.xml", &TesterRegistry::builtin()).expect("xml");
+        let opts = Options {
+            cfg,
+            xml: dir.join("t.xml"),
+            no_sync: false,
+            use_offline_dump: true,
+            ipvs: false,
+            print_table: false,
+            stop_after: Some(Duration::from_secs(130)),
+        };
+        run(opts, services, std::future::pending())
+            .await
+            .expect("run");
+        let mut diffs: Vec<PathBuf> = std::fs::read_dir(dir.join("diffs"))
+            .expect("diffs")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        diffs.sort();
+        assert_eq!(diffs.len(), 3, "at start, at 60 s and at 120 s: {diffs:?}");
+        for pair in diffs.windows(2) {
+            let text = std::fs::read_to_string(&pair[0]).expect("diff");
+            assert_eq!(text, format!("DIFF file={}\n", pair[1].display()));
+        }
+        let full = std::fs::read_to_string(dir.join("ipvsfull.cfg")).expect("full");
+        assert!(
+            full.contains(&format!("DIFF file={}\n", diffs[2].display())),
+            "{full}"
+        );
+    }
+
     fn handler(dir: &std::path::Path, gather_stats: bool) -> Handler {
         let cfg = MainConfig {
             lock_sync_file: dir.join("ipvsfull.lock"),

@@ -806,13 +806,9 @@ mod tests {
 </virtual>
 </surealived>"#;
 
-    /// The full file is rewritten every 60 s once every real was tested, each time with a new
-    /// diff file chained from the previous one (on tokio's paused clock: 130 s pass at once).
-    #[tokio::test(start_paused = true)]
-    async fn the_full_file_is_rewritten_every_60_s_with_a_chained_diff_file() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path();
-        let cfg = MainConfig {
+    /// A cfg with every file in `dir` and the control port on any free port.
+    fn cfg_in(dir: &std::path::Path) -> MainConfig {
+        MainConfig {
             lock_sync_file: dir.join("ipvsfull.lock"),
             full_sync_file: dir.join("ipvsfull.cfg"),
             full_reload_file: dir.join("ipvsfull.reload"),
@@ -823,7 +819,16 @@ mod tests {
             stats_dump: dir.join("stats.dump"),
             listen_port: 0,
             ..MainConfig::default()
-        };
+        }
+    }
+
+    /// The full file is rewritten every 60 s once every real was tested, each time with a new
+    /// diff file chained from the previous one (on tokio's paused clock: 130 s pass at once).
+    #[tokio::test(start_paused = true)]
+    async fn the_full_file_is_rewritten_every_60_s_with_a_chained_diff_file() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        let cfg = cfg_in(dir);
         let services = parse_service_xml(XML, "t.xml", &TesterRegistry::builtin()).expect("xml");
         let opts = Options {
             cfg,
@@ -856,16 +861,8 @@ mod tests {
 
     fn handler(dir: &std::path::Path, gather_stats: bool) -> Handler {
         let cfg = MainConfig {
-            lock_sync_file: dir.join("ipvsfull.lock"),
-            full_sync_file: dir.join("ipvsfull.cfg"),
-            full_reload_file: dir.join("ipvsfull.reload"),
-            diff_sync_dir: dir.join("diffs"),
-            offline_dump: dir.join("offline.dump"),
-            override_dump: dir.join("override.dump"),
-            notify_dump: dir.join("notify.dump"),
-            stats_dump: dir.join("stats.dump"),
             gather_stats,
-            ..MainConfig::default()
+            ..cfg_in(dir)
         };
         let services = parse_service_xml(XML, "t.xml", &TesterRegistry::builtin()).expect("xml");
         let (tx, _rx) = mpsc::unbounded_channel();
